@@ -1,0 +1,590 @@
+//! Decoding test vectors (`../shared/conformance/FORMAT.md` §1-10).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A vector that cannot be read or used, with what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VectorError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not JSON or not a vector.
+    #[error("{path}: {message}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What serde said, with line and column.
+        message: String,
+    },
+    /// The vector is well-formed JSON but not a valid situation.
+    #[error("vector {name:?}: {message}")]
+    Invalid {
+        /// The vector.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_one() -> u64 {
+    1
+}
+fn d_gib() -> u64 {
+    1 << 30
+}
+fn d_stripe() -> u64 {
+    4 << 20
+}
+fn d_project() -> String {
+    "project-1".into()
+}
+fn d_user() -> String {
+    "user-1".into()
+}
+fn d_type() -> String {
+    "__DEFAULT__".into()
+}
+fn d_az() -> String {
+    "nova".into()
+}
+fn d_active() -> String {
+    "active".into()
+}
+fn d_available() -> String {
+    "available".into()
+}
+fn d_private() -> String {
+    "private".into()
+}
+fn d_bare() -> Option<String> {
+    Some("bare".into())
+}
+fn d_raw() -> Option<String> {
+    Some("raw".into())
+}
+fn d_size_bytes() -> Option<u64> {
+    Some(1 << 30)
+}
+fn d_ts() -> String {
+    "2024-01-01T00:00:00Z".into()
+}
+fn d_fsid() -> String {
+    "00000000-0000-0000-0000-00000000f51d".into()
+}
+fn d_backend_name() -> String {
+    "ceph".into()
+}
+fn d_backend_host() -> String {
+    "hostA@ceph".into()
+}
+fn d_binary() -> String {
+    "cinder-volume".into()
+}
+fn d_free() -> u64 {
+    1 << 60
+}
+fn d_locations() -> Option<Vec<LocationSpec>> {
+    Some(Vec::new())
+}
+fn d_luks() -> String {
+    "luks".into()
+}
+fn d_cipher() -> Option<String> {
+    Some("aes-xts-plain64".into())
+}
+fn d_keysize() -> Option<u32> {
+    Some(256)
+}
+fn d_front() -> String {
+    "front-end".into()
+}
+fn d_new() -> String {
+    "new".into()
+}
+
+/// One vector (§1).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Vector {
+    /// Unique id.
+    pub name: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// The operation (§2).
+    pub operation: String,
+    /// Cinder options (§3).
+    #[serde(default)]
+    pub config: BTreeMap<String, Value>,
+    /// The cinder-volume service (§4).
+    #[serde(default)]
+    pub backend: BackendSpec,
+    /// The volume created or deleted (§5).
+    pub volume: Option<VolumeSpec>,
+    /// Operation inputs (§6).
+    #[serde(default)]
+    pub request: Value,
+    /// The Glance image of the request (§7).
+    pub image: Option<ImageSpec>,
+    /// Further images.
+    #[serde(default)]
+    pub images: Vec<ImageSpec>,
+    /// Glance behaviour (§7.2).
+    #[serde(default)]
+    pub glance: GlanceSpec,
+    /// Database rows (§8).
+    #[serde(default)]
+    pub db: DbSpec,
+    /// The Ceph cluster (§9).
+    #[serde(default)]
+    pub cluster: ClusterSpec,
+    /// Host facts (§10).
+    #[serde(default)]
+    pub env: EnvSpec,
+    /// Inline expected result.
+    pub expected: Option<Value>,
+    /// The vector as read (to tell the ids it holds from generated ones).
+    #[serde(skip)]
+    pub raw: Value,
+}
+
+/// §4.
+#[derive(Clone, Debug, Deserialize)]
+pub struct BackendSpec {
+    /// Backend name.
+    #[serde(default = "d_backend_name")]
+    pub name: String,
+    /// Manager host.
+    #[serde(default = "d_backend_host")]
+    pub host: String,
+    /// Manager cluster.
+    #[serde(default)]
+    pub cluster: Option<String>,
+    /// Capabilities merged over the driver's.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, Value>,
+}
+
+impl Default for BackendSpec {
+    fn default() -> Self {
+        Self { name: d_backend_name(), host: d_backend_host(), cluster: None, capabilities: BTreeMap::new() }
+    }
+}
+
+/// §5: the target volume and DB volume rows.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VolumeSpec {
+    /// Id.
+    pub id: String,
+    /// Host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Cluster.
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    /// Project.
+    #[serde(default = "d_project")]
+    pub project_id: String,
+    /// User.
+    #[serde(default = "d_user")]
+    pub user_id: String,
+    /// Size in GiB.
+    #[serde(default = "d_one")]
+    pub size: u64,
+    /// Status (default depends on the row's role).
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Volume type name.
+    #[serde(default = "d_type")]
+    pub volume_type: String,
+    /// Encryption key.
+    #[serde(default)]
+    pub encryption_key_id: Option<String>,
+    /// Zone.
+    #[serde(default = "d_az")]
+    pub availability_zone: String,
+    /// Bootable.
+    #[serde(default)]
+    pub bootable: bool,
+    /// `false` = temporary volume.
+    #[serde(default = "d_true")]
+    pub use_quota: bool,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// Admin metadata.
+    #[serde(default)]
+    pub admin_metadata: BTreeMap<String, String>,
+    /// Creation time (default depends on the row's index).
+    #[serde(default)]
+    pub created_at: Option<String>,
+    /// Soft-deleted.
+    #[serde(default)]
+    pub deleted: bool,
+    /// `_name_id`.
+    #[serde(default)]
+    pub name_id: Option<String>,
+    /// Snapshot it came from.
+    #[serde(default)]
+    pub snapshot_id: Option<String>,
+    /// Volume it was cloned from.
+    #[serde(default)]
+    pub source_volid: Option<String>,
+}
+
+/// §7.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ImageSpec {
+    /// Id.
+    pub id: String,
+    /// Owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Status.
+    #[serde(default = "d_active")]
+    pub status: String,
+    /// Visibility.
+    #[serde(default = "d_private")]
+    pub visibility: String,
+    /// Container format.
+    #[serde(default = "d_bare")]
+    pub container_format: Option<String>,
+    /// Disk format.
+    #[serde(default = "d_raw")]
+    pub disk_format: Option<String>,
+    /// Size in bytes.
+    #[serde(default = "d_size_bytes")]
+    pub size: Option<u64>,
+    /// Virtual size in bytes.
+    #[serde(default)]
+    pub virtual_size: Option<u64>,
+    /// Minimum disk (GiB).
+    #[serde(default)]
+    pub min_disk: u64,
+    /// Minimum RAM.
+    #[serde(default)]
+    pub min_ram: u64,
+    /// Creation time.
+    #[serde(default = "d_ts")]
+    pub created_at: String,
+    /// Update time.
+    #[serde(default = "d_ts")]
+    pub updated_at: String,
+    /// `direct_url`.
+    #[serde(default)]
+    pub direct_url: Option<String>,
+    /// Locations.
+    #[serde(default = "d_locations")]
+    pub locations: Option<Vec<LocationSpec>>,
+    /// Custom properties.
+    #[serde(default)]
+    pub properties: BTreeMap<String, Value>,
+}
+
+/// A location entry.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LocationSpec {
+    /// URL.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Metadata.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, Value>,
+}
+
+/// §7.2.
+#[derive(Clone, Debug, Deserialize)]
+pub struct GlanceSpec {
+    /// `new` or `legacy`.
+    #[serde(default = "d_new")]
+    pub location_api: String,
+}
+
+impl Default for GlanceSpec {
+    fn default() -> Self {
+        Self { location_api: d_new() }
+    }
+}
+
+/// §8.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct DbSpec {
+    /// Volume types.
+    #[serde(default)]
+    pub volume_types: Vec<VolumeTypeSpec>,
+    /// Volumes.
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
+    /// Snapshots.
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotSpec>,
+    /// Services.
+    #[serde(default)]
+    pub services: Vec<ServiceSpec>,
+    /// Image-cache rows.
+    #[serde(default)]
+    pub image_cache: Vec<CacheSpec>,
+}
+
+/// A volume type row.
+#[derive(Clone, Debug, Deserialize)]
+pub struct VolumeTypeSpec {
+    /// Name.
+    pub name: String,
+    /// Id (generated when absent).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Extra specs.
+    #[serde(default)]
+    pub extra_specs: BTreeMap<String, String>,
+    /// Encryption.
+    #[serde(default)]
+    pub encryption: Option<EncryptionSpec>,
+}
+
+/// An encryption record.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EncryptionSpec {
+    /// Provider.
+    #[serde(default = "d_luks")]
+    pub provider: String,
+    /// Cipher.
+    #[serde(default = "d_cipher")]
+    pub cipher: Option<String>,
+    /// Key size.
+    #[serde(default = "d_keysize")]
+    pub key_size: Option<u32>,
+    /// Control location.
+    #[serde(default = "d_front")]
+    pub control_location: String,
+}
+
+/// A snapshot row.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SnapshotSpec {
+    /// Id.
+    pub id: String,
+    /// Volume.
+    pub volume_id: String,
+    /// Size of the volume (default: the volume's).
+    #[serde(default)]
+    pub volume_size: Option<u64>,
+    /// Status.
+    #[serde(default = "d_available")]
+    pub status: String,
+    /// Project (default: the volume's).
+    #[serde(default)]
+    pub project_id: Option<String>,
+    /// Key.
+    #[serde(default)]
+    pub encryption_key_id: Option<String>,
+}
+
+/// A service row.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ServiceSpec {
+    /// Host.
+    pub host: String,
+    /// Binary.
+    #[serde(default = "d_binary")]
+    pub binary: String,
+    /// Topic.
+    #[serde(default = "d_binary")]
+    pub topic: String,
+    /// Zone.
+    #[serde(default = "d_az")]
+    pub availability_zone: String,
+    /// Disabled.
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// An image-cache row.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CacheSpec {
+    /// Image.
+    pub image_id: String,
+    /// Host.
+    pub host: Option<String>,
+    /// Cached volume.
+    pub volume_id: String,
+    /// Cluster.
+    #[serde(default)]
+    pub cluster_name: Option<String>,
+    /// Size (GiB).
+    #[serde(default = "d_one")]
+    pub size: u64,
+    /// Image timestamp.
+    #[serde(default = "d_ts")]
+    pub image_updated_at: String,
+    /// Last use (default depends on the index).
+    #[serde(default)]
+    pub last_used: Option<String>,
+}
+
+/// §9.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ClusterSpec {
+    /// fsid.
+    #[serde(default = "d_fsid")]
+    pub fsid: String,
+    /// Reachable.
+    #[serde(default = "d_true")]
+    pub reachable: bool,
+    /// Clone v2.
+    #[serde(default)]
+    pub clone_v2: bool,
+    /// `rbd_default_features`.
+    #[serde(default)]
+    pub rbd_default_features: Option<u64>,
+    /// Pools → images.
+    #[serde(default)]
+    pub pools: BTreeMap<String, BTreeMap<String, RbdImageSpec>>,
+}
+
+impl Default for ClusterSpec {
+    fn default() -> Self {
+        Self { fsid: d_fsid(), reachable: true, clone_v2: false, rbd_default_features: None, pools: BTreeMap::new() }
+    }
+}
+
+/// An RBD image.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RbdImageSpec {
+    /// Size.
+    #[serde(default = "d_gib")]
+    pub size: u64,
+    /// Features.
+    #[serde(default = "d_one")]
+    pub features: u64,
+    /// Stripe unit.
+    #[serde(default = "d_stripe")]
+    pub stripe_unit: u64,
+    /// Watchers.
+    #[serde(default)]
+    pub watchers: u32,
+    /// Readable.
+    #[serde(default = "d_true")]
+    pub readable: bool,
+    /// Parent.
+    #[serde(default)]
+    pub parent: Option<ParentSpec>,
+    /// Snapshots.
+    #[serde(default)]
+    pub snaps: Vec<RbdSnapSpec>,
+}
+
+/// A clone parent.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ParentSpec {
+    /// Pool.
+    pub pool: String,
+    /// Image.
+    pub image: String,
+    /// Snapshot.
+    pub snap: String,
+}
+
+/// A snapshot; `parent` absent means "the image's parent".
+#[derive(Clone, Debug, Deserialize)]
+pub struct RbdSnapSpec {
+    /// Name.
+    pub name: String,
+    /// Size (default: the image's).
+    #[serde(default)]
+    pub size: Option<u64>,
+    /// Protected.
+    #[serde(default)]
+    pub protected: bool,
+    /// Parent (absent: the image's; null: none).
+    #[serde(default, deserialize_with = "double_option")]
+    pub parent: Option<Option<ParentSpec>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ParentSpec>>, D::Error> {
+    Option::<ParentSpec>::deserialize(d).map(Some)
+}
+
+/// §10.
+#[derive(Clone, Debug, Deserialize)]
+pub struct EnvSpec {
+    /// Free bytes in the conversion directory.
+    #[serde(default = "d_free")]
+    pub image_conversion_free_bytes: u64,
+}
+
+impl Default for EnvSpec {
+    fn default() -> Self {
+        Self { image_conversion_free_bytes: d_free() }
+    }
+}
+
+/// Reads one vector file (an object or an array of them).
+pub fn read_file(path: &Path) -> Result<Vec<Vector>, VectorError> {
+    let text = std::fs::read_to_string(path).map_err(|source| VectorError::Io { path: path.to_owned(), source })?;
+    parse_vectors(&text).map_err(|message| VectorError::Decode { path: path.to_owned(), message })
+}
+
+/// Parses vector JSON text (an object or an array of them).
+pub fn parse_vectors(text: &str) -> Result<Vec<Vector>, String> {
+    let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let one = |v: Value| -> Result<Vector, String> {
+        let name = v.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
+        let mut vector: Vector = serde_json::from_value(v.clone()).map_err(|e| format!("vector {name:?}: {e}"))?;
+        vector.raw = v;
+        Ok(vector)
+    };
+    match value {
+        Value::Array(items) => items.into_iter().map(one).collect(),
+        v @ Value::Object(_) => Ok(vec![one(v)?]),
+        _ => Err("a vector file holds an object or an array of objects".into()),
+    }
+}
+
+/// The vector files of a path: the file itself, or a directory's `*.json`
+/// files except `*.expected.json`, sorted by name, not recursing.
+pub fn vector_files(path: &Path) -> Result<Vec<PathBuf>, VectorError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let rd = std::fs::read_dir(path).map_err(|source| VectorError::Io { path: path.to_owned(), source })?;
+    let mut files = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| VectorError::Io { path: path.to_owned(), source })?;
+        let p = entry.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if p.is_file() && name.ends_with(".json") && !name.ends_with(".expected.json") {
+            files.push(p);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The expected result of a vector read from `path`: inline, or
+/// `NAME.expected.json` beside the file.
+pub fn expected_for(vector: &Vector, path: &Path) -> Result<Option<Value>, VectorError> {
+    if let Some(e) = &vector.expected {
+        return Ok(Some(e.clone()));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let file = dir.join(format!("{}.expected.json", vector.name));
+    if !file.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&file).map_err(|source| VectorError::Io { path: file.clone(), source })?;
+    serde_json::from_str(&text).map(Some).map_err(|e| VectorError::Decode { path: file, message: e.to_string() })
+}

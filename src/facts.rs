@@ -1,0 +1,328 @@
+//! Facts: everything the planner reads, and the protocol by which it asks
+//! for more.
+//!
+//! The planner never performs I/O. It reads a [`Facts`] value; when a fact it
+//! needs is missing it stops and returns [`Need`]s. The shell
+//! ([`crate::shell::gather`]) fetches them through the ports, adds them with
+//! [`Facts::learn`], and plans again. Planning is a pure function of the
+//! facts, so the same facts always give the same plan, and facts can be
+//! captured (they are serialisable) and replayed offline.
+//!
+//! The needs follow upstream's own reads, in upstream's order, so that the
+//! shell performs no more I/O than Cinder would: e.g. image locations are
+//! probed one by one until the first one that opens
+//! ([`Need::ProbeSnapshots`]), as `RBDDriver.clone_image` stops at the first
+//! cloneable location.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BackendErrorKind;
+use crate::model::{CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType};
+use crate::rbd::{ImageInfo, ImageSpec, SnapSpec};
+
+/// Cluster-wide facts a driver reports (`rados.get_fsid()`, librados
+/// configuration).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// The cluster fsid.
+    pub fsid: String,
+    /// Whether clones use clone v2 (no protected snapshot needed).
+    pub clone_v2: bool,
+    /// `rbd_default_features`, if set.
+    pub default_features: Option<u64>,
+}
+
+/// What the volume host reports about itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Free bytes in `image_conversion_dir` (as `check_available_space`
+    /// measures them).
+    pub conversion_free_bytes: u64,
+}
+
+/// Capabilities the driver reports to the scheduler that the flow reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// `clone_across_pools`: image volumes and cache entries of any host may
+    /// be cloned (the RBD driver does not report it).
+    #[serde(default)]
+    pub clone_across_pools: bool,
+}
+
+/// The exact location key of image-cache entries (`host` or `cluster_name`
+/// equality, as `ImageVolumeCache._get_query_filters` builds it).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CacheLocation {
+    /// `host` to equal, when not clustered.
+    pub host: Option<String>,
+    /// `cluster_name` to equal, when clustered.
+    pub cluster_name: Option<String>,
+}
+
+/// A fact the planner needs.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "need", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Need {
+    /// A volume row by id (`objects.Volume.get_by_id`).
+    Volume {
+        /// The id.
+        volume_id: VolumeId,
+    },
+    /// Volume rows by ids (one query; `volume_get_all(filters={'id': ids})`).
+    Volumes {
+        /// The ids, sorted and unique.
+        volume_ids: Vec<VolumeId>,
+    },
+    /// A snapshot row.
+    Snapshot {
+        /// The id.
+        snapshot_id: SnapshotId,
+    },
+    /// A volume type by name or id.
+    VolumeType {
+        /// Name or id.
+        name: String,
+    },
+    /// All service rows.
+    Services,
+    /// All image-cache entries of an image (any host).
+    CacheEntriesOfImage {
+        /// The image.
+        image_id: ImageId,
+    },
+    /// All image-cache entries at a location (any image).
+    CacheEntriesAt {
+        /// The location.
+        location: CacheLocation,
+    },
+    /// The Glance image record.
+    Image {
+        /// The image.
+        image_id: ImageId,
+    },
+    /// The image's locations from Glance's location API.
+    ImageLocations {
+        /// The image.
+        image_id: ImageId,
+    },
+    /// Cluster facts (fsid, clone format, default features).
+    Cluster,
+    /// Whether a pool exists.
+    Pool {
+        /// The pool.
+        pool: String,
+    },
+    /// An RBD image (with its snapshots' children), or its absence.
+    RbdImage {
+        /// The image.
+        image: ImageSpec,
+    },
+    /// RBD images behind snapshots, fetched in order and stopping after the
+    /// first snapshot that can be opened read-only (the images of the rest
+    /// are not needed).
+    ProbeSnapshots {
+        /// The snapshots, in the order upstream tries them.
+        snaps: Vec<SnapSpec>,
+    },
+    /// Host facts (free conversion space).
+    Host,
+    /// Driver capabilities.
+    Capabilities,
+    /// Fresh volume ids (the planner never makes ids).
+    FreshVolumeIds {
+        /// How many in all.
+        count: usize,
+    },
+}
+
+/// What the shell learnt, one answer to one [`Need`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fact", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Fact {
+    /// A volume row, or `None` when it does not exist (or is deleted).
+    Volume {
+        /// The id asked for.
+        volume_id: VolumeId,
+        /// The row.
+        volume: Option<Box<Volume>>,
+    },
+    /// A snapshot row, or `None`.
+    Snapshot {
+        /// The id asked for.
+        snapshot_id: SnapshotId,
+        /// The row.
+        snapshot: Option<Snapshot>,
+    },
+    /// A volume type, or `None`.
+    VolumeType {
+        /// The name or id asked for.
+        name: String,
+        /// The type.
+        volume_type: Option<VolumeType>,
+    },
+    /// All service rows.
+    Services {
+        /// The rows.
+        services: Vec<Service>,
+    },
+    /// Cache entries of an image.
+    CacheEntriesOfImage {
+        /// The image.
+        image_id: ImageId,
+        /// The rows, any order.
+        entries: Vec<CacheEntry>,
+    },
+    /// Cache entries at a location.
+    CacheEntriesAt {
+        /// The location.
+        location: CacheLocation,
+        /// The rows, any order.
+        entries: Vec<CacheEntry>,
+    },
+    /// The image record or why it could not be had.
+    Image {
+        /// The image.
+        image_id: ImageId,
+        /// The record.
+        image: Result<Box<Image>, BackendErrorKind>,
+    },
+    /// The location API's answer (`NotSupported` for HTTP 501, ...).
+    ImageLocations {
+        /// The image.
+        image_id: ImageId,
+        /// The entries.
+        locations: Result<Vec<LocationEntry>, BackendErrorKind>,
+    },
+    /// Cluster facts, or `Unavailable` when the cluster cannot be reached.
+    Cluster {
+        /// The facts.
+        cluster: Result<ClusterInfo, BackendErrorKind>,
+    },
+    /// Pool existence.
+    Pool {
+        /// The pool.
+        pool: String,
+        /// Whether it exists.
+        exists: bool,
+    },
+    /// An RBD image, or `None` when absent.
+    RbdImage {
+        /// The image.
+        image: ImageSpec,
+        /// What the driver reports.
+        info: Option<Box<ImageInfo>>,
+    },
+    /// Host facts.
+    Host {
+        /// The facts.
+        host: HostInfo,
+    },
+    /// Driver capabilities.
+    Capabilities {
+        /// The capabilities.
+        capabilities: Capabilities,
+    },
+    /// Fresh ids.
+    FreshVolumeIds {
+        /// The ids.
+        ids: Vec<VolumeId>,
+    },
+}
+
+/// Everything known, keyed by what was asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Facts {
+    /// Volume rows by id (`None`: does not exist).
+    pub volumes: BTreeMap<VolumeId, Option<Volume>>,
+    /// Snapshot rows by id.
+    pub snapshots: BTreeMap<SnapshotId, Option<Snapshot>>,
+    /// Volume types by the name or id asked for.
+    pub volume_types: BTreeMap<String, Option<VolumeType>>,
+    /// Service rows.
+    pub services: Option<Vec<Service>>,
+    /// Cache entries by image.
+    pub cache_by_image: BTreeMap<ImageId, Vec<CacheEntry>>,
+    /// Cache entries by location.
+    pub cache_by_location: BTreeMap<CacheLocation, Vec<CacheEntry>>,
+    /// Image records.
+    pub images: BTreeMap<ImageId, Result<Image, BackendErrorKind>>,
+    /// Location API answers.
+    pub image_locations: BTreeMap<ImageId, Result<Vec<LocationEntry>, BackendErrorKind>>,
+    /// Cluster facts.
+    pub cluster: Option<Result<ClusterInfo, BackendErrorKind>>,
+    /// Pool existence.
+    pub pools: BTreeMap<String, bool>,
+    /// RBD images (`None`: absent).
+    pub rbd_images: BTreeMap<ImageSpec, Option<ImageInfo>>,
+    /// Host facts.
+    pub host: Option<HostInfo>,
+    /// Driver capabilities.
+    pub capabilities: Option<Capabilities>,
+    /// Fresh volume ids, used in order.
+    pub fresh_volume_ids: Vec<VolumeId>,
+}
+
+impl Facts {
+    /// No facts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an answer. A later answer to the same question replaces the
+    /// earlier one.
+    pub fn learn(&mut self, fact: Fact) {
+        match fact {
+            Fact::Volume { volume_id, volume } => {
+                self.volumes.insert(volume_id, volume.map(|v| *v));
+            }
+            Fact::Snapshot { snapshot_id, snapshot } => {
+                self.snapshots.insert(snapshot_id, snapshot);
+            }
+            Fact::VolumeType { name, volume_type } => {
+                self.volume_types.insert(name, volume_type);
+            }
+            Fact::Services { services } => self.services = Some(services),
+            Fact::CacheEntriesOfImage { image_id, entries } => {
+                self.cache_by_image.insert(image_id, entries);
+            }
+            Fact::CacheEntriesAt { location, entries } => {
+                self.cache_by_location.insert(location, entries);
+            }
+            Fact::Image { image_id, image } => {
+                self.images.insert(image_id, image.map(|i| *i));
+            }
+            Fact::ImageLocations { image_id, locations } => {
+                self.image_locations.insert(image_id, locations);
+            }
+            Fact::Cluster { cluster } => self.cluster = Some(cluster),
+            Fact::Pool { pool, exists } => {
+                self.pools.insert(pool, exists);
+            }
+            Fact::RbdImage { image, info } => {
+                // An image lookup that answered implies its pool exists.
+                self.pools.entry(image.pool.clone()).or_insert(true);
+                self.rbd_images.insert(image, info.map(|i| *i));
+            }
+            Fact::Host { host } => self.host = Some(host),
+            Fact::Capabilities { capabilities } => self.capabilities = Some(capabilities),
+            Fact::FreshVolumeIds { ids } => {
+                for id in ids {
+                    if !self.fresh_volume_ids.contains(&id) {
+                        self.fresh_volume_ids.push(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds a volume row.
+    pub fn with_volume(mut self, volume: Volume) -> Self {
+        self.volumes.insert(volume.id.clone(), Some(volume));
+        self
+    }
+}

@@ -1,0 +1,243 @@
+//! Cinder's database in memory, behind the [`VolumeDb`] port.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::error::{BackendError, BackendErrorKind};
+use crate::facts::CacheLocation;
+use crate::model::{CacheEntry, ImageId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType, DEFAULT_VOLUME_TYPE};
+use crate::plan::DbWrite;
+use crate::ports::{BackendResult, VolumeDb};
+
+/// Rows in memory. Deleted volumes are invisible, as Cinder's queries
+/// filter `deleted = False`. Evictions requested through the volume API are
+/// recorded (see [`MemoryVolumeDb::evictions`]); the deletion they ask for
+/// is asynchronous upstream and is not performed here.
+#[derive(Debug, Default)]
+pub struct MemoryVolumeDb {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct State {
+    volumes: BTreeMap<VolumeId, Volume>,
+    deleted: BTreeSet<VolumeId>,
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    types: Vec<VolumeType>,
+    services: Vec<Service>,
+    cache: BTreeMap<VolumeId, CacheEntry>,
+    evictions: Vec<VolumeId>,
+    glance_metadata: BTreeMap<VolumeId, BTreeMap<String, String>>,
+    fresh: Vec<VolumeId>,
+}
+
+impl MemoryVolumeDb {
+    /// An empty database with the `__DEFAULT__` volume type.
+    pub fn new() -> Self {
+        let db = Self::default();
+        db.add_volume_type(VolumeType::plain("00000000-0000-0000-0000-0000000000de", DEFAULT_VOLUME_TYPE));
+        db
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds or replaces a volume row.
+    pub fn add_volume(&self, v: Volume) {
+        let mut s = self.lock();
+        s.deleted.remove(&v.id);
+        s.volumes.insert(v.id.clone(), v);
+    }
+
+    /// Adds a soft-deleted volume row (invisible to queries).
+    pub fn add_deleted_volume(&self, v: Volume) {
+        let mut s = self.lock();
+        s.deleted.insert(v.id.clone());
+        s.volumes.insert(v.id.clone(), v);
+    }
+
+    /// Adds a snapshot row.
+    pub fn add_snapshot(&self, snap: Snapshot) {
+        self.lock().snapshots.insert(snap.id.clone(), snap);
+    }
+
+    /// Adds or replaces a volume type (matched by name).
+    pub fn add_volume_type(&self, t: VolumeType) {
+        let mut s = self.lock();
+        s.types.retain(|x| x.name != t.name);
+        s.types.push(t);
+    }
+
+    /// Adds a service row.
+    pub fn add_service(&self, svc: Service) {
+        self.lock().services.push(svc);
+    }
+
+    /// Adds a cache row.
+    pub fn add_cache_entry(&self, e: CacheEntry) {
+        self.lock().cache.insert(e.volume_id.clone(), e);
+    }
+
+    /// Queues ids that [`VolumeDb::new_volume_id`] hands out before making
+    /// random ones (for reproducible tests).
+    pub fn queue_fresh_ids(&self, ids: impl IntoIterator<Item = VolumeId>) {
+        let mut s = self.lock();
+        let mut ids: Vec<VolumeId> = ids.into_iter().collect();
+        ids.reverse();
+        s.fresh.extend(ids);
+    }
+
+    /// A visible volume row.
+    pub fn get_volume(&self, id: &VolumeId) -> Option<Volume> {
+        let s = self.lock();
+        if s.deleted.contains(id) {
+            return None;
+        }
+        s.volumes.get(id).cloned()
+    }
+
+    /// All cache rows, sorted by (image, host, volume).
+    pub fn cache_entries(&self) -> Vec<CacheEntry> {
+        let mut v: Vec<CacheEntry> = self.lock().cache.values().cloned().collect();
+        v.sort_by(|a, b| {
+            (&a.image_id, a.host.as_ref().map(|h| h.as_str()), &a.volume_id).cmp(&(
+                &b.image_id,
+                b.host.as_ref().map(|h| h.as_str()),
+                &b.volume_id,
+            ))
+        });
+        v
+    }
+
+    /// Volumes whose deletion the cache asked for, in order.
+    pub fn evictions(&self) -> Vec<VolumeId> {
+        self.lock().evictions.clone()
+    }
+
+    /// Glance metadata stored on a volume.
+    pub fn glance_metadata(&self, id: &VolumeId) -> Option<BTreeMap<String, String>> {
+        self.lock().glance_metadata.get(id).cloned()
+    }
+
+    /// Number of visible volumes.
+    pub fn volume_count(&self) -> usize {
+        let s = self.lock();
+        s.volumes.len() - s.deleted.len()
+    }
+}
+
+fn missing(what: String) -> BackendError {
+    BackendError::new(BackendErrorKind::NotFound, what)
+}
+
+#[async_trait]
+impl VolumeDb for MemoryVolumeDb {
+    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Volume>> {
+        Ok(self.get_volume(id))
+    }
+
+    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Volume>> {
+        let s = self.lock();
+        let mut seen = BTreeSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(*id) && !s.deleted.contains(*id))
+            .filter_map(|id| s.volumes.get(id).cloned())
+            .collect())
+    }
+
+    async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>> {
+        Ok(self.lock().snapshots.get(id).cloned())
+    }
+
+    async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
+        let s = self.lock();
+        Ok(s.types.iter().find(|t| t.name == name_or_id).or_else(|| s.types.iter().find(|t| t.id == name_or_id)).cloned())
+    }
+
+    async fn services(&self) -> BackendResult<Vec<Service>> {
+        Ok(self.lock().services.clone())
+    }
+
+    async fn cache_entries_of_image(&self, image_id: &ImageId) -> BackendResult<Vec<CacheEntry>> {
+        Ok(self.lock().cache.values().filter(|e| &e.image_id == image_id).cloned().collect())
+    }
+
+    async fn cache_entries_at(&self, location: &CacheLocation) -> BackendResult<Vec<CacheEntry>> {
+        Ok(self
+            .lock()
+            .cache
+            .values()
+            .filter(|e| crate::planner::cache_location_matches(location, e))
+            .cloned()
+            .collect())
+    }
+
+    async fn new_volume_id(&self) -> BackendResult<VolumeId> {
+        let mut s = self.lock();
+        loop {
+            let id = s.fresh.pop().unwrap_or_else(|| VolumeId::from(uuid::Uuid::new_v4().to_string()));
+            if !s.volumes.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+    }
+
+    async fn write(&self, write: &DbWrite) -> BackendResult<()> {
+        let mut s = self.lock();
+        match write {
+            DbWrite::UpdateVolume { volume_id, set, .. } => {
+                if s.deleted.contains(volume_id) {
+                    return Err(missing(format!("volume {volume_id}")));
+                }
+                let v = s.volumes.get_mut(volume_id).ok_or_else(|| missing(format!("volume {volume_id}")))?;
+                if let Some(st) = &set.status {
+                    v.status = st.clone();
+                }
+                if let Some(sz) = set.size {
+                    v.size = sz;
+                }
+                if let Some(b) = set.bootable {
+                    v.bootable = b;
+                }
+            }
+            DbWrite::CreateVolume { volume } => {
+                if s.volumes.contains_key(&volume.id) {
+                    return Err(BackendError::new(BackendErrorKind::AlreadyExists, format!("volume {}", volume.id)));
+                }
+                s.volumes.insert(volume.id.clone(), (**volume).clone());
+            }
+            DbWrite::DeleteVolumeRow { volume_id } => {
+                if !s.volumes.contains_key(volume_id) {
+                    return Err(missing(format!("volume {volume_id}")));
+                }
+                s.deleted.insert(volume_id.clone());
+            }
+            DbWrite::CreateCacheEntry { entry } => {
+                s.cache.insert(entry.volume_id.clone(), entry.clone());
+            }
+            DbWrite::DeleteCacheEntry { volume_id } => {
+                s.cache.remove(volume_id);
+            }
+            DbWrite::TouchCacheEntry { volume_id, last_used, .. } => {
+                if let Some(e) = s.cache.get_mut(volume_id) {
+                    e.last_used = *last_used;
+                }
+            }
+            DbWrite::EvictCacheEntry { entry } => {
+                s.cache.remove(&entry.volume_id);
+                s.evictions.push(entry.volume_id.clone());
+            }
+            DbWrite::SetGlanceMetadata { volume_id, metadata } => {
+                s.glance_metadata.entry(volume_id.clone()).or_default().extend(metadata.clone());
+            }
+            DbWrite::DeleteGlanceMetadata { volume_id } => {
+                s.glance_metadata.remove(volume_id);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,112 @@
+//! A Glance stand-in behind the [`ImageService`] port.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::error::{BackendError, BackendErrorKind};
+use crate::model::{Bytes, Image, ImageId, LocationApi, LocationEntry};
+use crate::ports::{BackendResult, DownloadedImage, ImageService};
+
+use super::{FaultInjector, Journal, JournalEntry};
+
+/// Images in memory, answering like Glance v2.
+///
+/// With [`LocationApi::New`] the location API returns the image's
+/// `locations`; with [`LocationApi::Legacy`] it answers "not implemented"
+/// (HTTP 501) and only the GET is available. A download "produces" a raw
+/// file of the image's virtual size (or its size when Glance does not know
+/// the virtual size), in the image's disk format.
+#[derive(Debug)]
+pub struct MemoryImageService {
+    images: Mutex<BTreeMap<ImageId, Image>>,
+    location_api: LocationApi,
+    journal: Journal,
+    faults: FaultInjector,
+}
+
+impl MemoryImageService {
+    /// An empty service with the new location API.
+    pub fn new() -> Self {
+        Self {
+            images: Mutex::new(BTreeMap::new()),
+            location_api: LocationApi::New,
+            journal: Journal::new(),
+            faults: FaultInjector::new(),
+        }
+    }
+
+    /// Uses this location API.
+    pub fn with_location_api(mut self, api: LocationApi) -> Self {
+        self.location_api = api;
+        self
+    }
+
+    /// Records downloads in `journal`.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// Injects download faults from `faults`.
+    pub fn with_faults(mut self, faults: FaultInjector) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Adds or replaces an image.
+    pub fn insert(&self, image: Image) {
+        self.images.lock().unwrap_or_else(PoisonError::into_inner).insert(image.id.clone(), image);
+    }
+
+    fn get(&self, id: &ImageId) -> BackendResult<Image> {
+        self.images
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| BackendError::new(BackendErrorKind::NotFound, format!("image {id}")))
+    }
+}
+
+impl Default for MemoryImageService {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl ImageService for MemoryImageService {
+    async fn show(&self, image_id: &ImageId) -> BackendResult<Image> {
+        self.get(image_id)
+    }
+
+    async fn locations(&self, image_id: &ImageId) -> BackendResult<Vec<LocationEntry>> {
+        match self.location_api {
+            LocationApi::Legacy => {
+                Err(BackendError::new(BackendErrorKind::NotSupported, format!("locations of image {image_id}")))
+            }
+            LocationApi::New => Ok(self.get(image_id)?.locations.unwrap_or_default()),
+        }
+    }
+
+    async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage> {
+        if let Some(kind) = self.faults.tick() {
+            self.journal.push(JournalEntry::Download { image_id: image_id.clone(), result: Err(kind) });
+            return Err(BackendError::new(kind, format!("download image {image_id}")));
+        }
+        let result = self.get(image_id);
+        self.journal.push(JournalEntry::Download {
+            image_id: image_id.clone(),
+            result: result.as_ref().map(|_| ()).map_err(|e| e.kind),
+        });
+        let image = result?;
+        Ok(DownloadedImage {
+            image_id: image_id.clone(),
+            path: None,
+            size: image.virtual_size.or(image.size).unwrap_or(Bytes(0)),
+            detected_format: image.disk_format().to_owned(),
+        })
+    }
+}

@@ -1,0 +1,504 @@
+//! The plan: what the planner decided, as a plain value.
+//!
+//! A [`Plan`] lists the [`Step`]s to run in order, each with what it is
+//! expected to do (upstream sometimes makes a call it knows may fail, e.g. the
+//! first `remove` of a delete; the plan says so), the path and source chosen,
+//! the [`Outcome`] upstream would reach, and a decision [`trace`](Plan::trace)
+//! that explains every alternative considered and why it was rejected.
+//!
+//! Plans are deterministic (same facts, same plan), serialisable and
+//! diffable. They carry no handles or closures, so they can be logged,
+//! stored and replayed.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::BackendErrorKind;
+use crate::explain::Decision;
+use crate::model::{Bytes, CacheEntry, GiB, ImageId, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus};
+use crate::rbd::RbdOp;
+
+/// The operation a plan is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Operation {
+    /// An empty volume (`create_volume`, spec type `raw`).
+    CreateVolume,
+    /// A volume from a Cinder snapshot (spec type `snap`).
+    CreateFromSnapshot {
+        /// The snapshot.
+        snapshot_id: SnapshotId,
+    },
+    /// A clone of another volume (spec type `source_vol`).
+    CreateClonedVolume {
+        /// The source volume.
+        source_volid: VolumeId,
+    },
+    /// A volume from a Glance image (spec type `image`).
+    CreateFromImage {
+        /// The image.
+        image_id: ImageId,
+    },
+    /// Deleting a volume at the driver (`RBDDriver.delete_volume`).
+    DeleteVolume,
+}
+
+impl Operation {
+    /// The conformance-format name (`create_from_image`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::CreateVolume => "create_volume",
+            Self::CreateFromSnapshot { .. } => "create_from_snapshot",
+            Self::CreateClonedVolume { .. } => "create_cloned_volume",
+            Self::CreateFromImage { .. } => "create_from_image",
+            Self::DeleteVolume => "delete_volume",
+        }
+    }
+}
+
+/// How a volume from an image was (or will be) built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreatePath {
+    /// The driver cloned an image location (`RBDDriver.clone_image`).
+    DriverClone,
+    /// A `cinder://` image volume was cloned (`_clone_image_volume`).
+    ImageVolumeClone,
+    /// A cached image volume was cloned (image-volume cache hit).
+    CacheHit,
+    /// Downloaded, and a new cache entry is made from the result.
+    CacheMissDownload,
+    /// Downloaded from Glance.
+    Download,
+}
+
+impl CreatePath {
+    /// The conformance-format name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::DriverClone => "driver_clone",
+            Self::ImageVolumeClone => "image_volume_clone",
+            Self::CacheHit => "cache_hit",
+            Self::CacheMissDownload => "cache_miss_download",
+            Self::Download => "download",
+        }
+    }
+}
+
+impl fmt::Display for CreatePath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::DriverClone => "copy-on-write clone of the image's RBD snapshot",
+            Self::ImageVolumeClone => "clone of a Cinder image volume",
+            Self::CacheHit => "clone of the cached image volume",
+            Self::CacheMissDownload => "download, then a new image-cache entry",
+            Self::Download => "download from Glance",
+        })
+    }
+}
+
+/// Where the data of a new volume comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Source {
+    /// An `rbd://` location of the image.
+    RbdLocation {
+        /// The URL as Glance gave it.
+        url: String,
+        /// Its pool.
+        pool: String,
+        /// Its image.
+        image: String,
+        /// Its snapshot.
+        snap: String,
+    },
+    /// Another volume (a source volume or an image volume).
+    Volume {
+        /// The volume.
+        volume_id: VolumeId,
+    },
+    /// An image-cache entry's volume.
+    Cache {
+        /// The cached volume.
+        volume_id: VolumeId,
+    },
+    /// Glance (downloaded).
+    Glance {
+        /// The image.
+        image_id: ImageId,
+    },
+    /// A Cinder snapshot.
+    Snapshot {
+        /// The snapshot.
+        snapshot_id: SnapshotId,
+    },
+}
+
+/// What a step is expected to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "expect", content = "kind", rename_all = "snake_case")]
+pub enum Expect {
+    /// Succeed.
+    Ok,
+    /// Fail with this kind and change nothing (upstream makes the call and
+    /// handles the failure; the steps after it are that handling).
+    Fail(BackendErrorKind),
+}
+
+/// What a downloaded image is expected to be.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownloadExpectation {
+    /// Size of the local file after conversion to raw.
+    pub size: Bytes,
+    /// Glance's `disk_format` (qemu-img must detect the same).
+    pub disk_format: String,
+}
+
+/// A change the plan makes to Cinder's database.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "db", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DbWrite {
+    /// Update columns of a volume row.
+    UpdateVolume {
+        /// The volume.
+        volume_id: VolumeId,
+        /// New values.
+        set: VolumeUpdate,
+        /// Values before (for undo).
+        previous: VolumeUpdate,
+    },
+    /// Insert a volume row (an image volume for the cache).
+    CreateVolume {
+        /// The row.
+        volume: Box<Volume>,
+    },
+    /// Soft-delete a volume row the plan created (undo of `CreateVolume`).
+    DeleteVolumeRow {
+        /// The volume.
+        volume_id: VolumeId,
+    },
+    /// Delete an image-cache row (undo of `CreateCacheEntry`; the volume is
+    /// left alone).
+    DeleteCacheEntry {
+        /// The cached volume.
+        volume_id: VolumeId,
+    },
+    /// Insert an image-cache entry.
+    CreateCacheEntry {
+        /// The entry.
+        entry: CacheEntry,
+    },
+    /// A cache hit bumps `last_used`.
+    TouchCacheEntry {
+        /// The cached volume.
+        volume_id: VolumeId,
+        /// New `last_used`.
+        last_used: Timestamp,
+        /// Old `last_used` (for undo).
+        previous: Timestamp,
+    },
+    /// Evict a cache entry: delete its row and ask the volume API to delete
+    /// its volume (asynchronously, as `ImageVolumeCache.delete_cached_volume`
+    /// does).
+    EvictCacheEntry {
+        /// The entry.
+        entry: CacheEntry,
+    },
+    /// Store volume glance metadata (`volume_glance_metadata`).
+    SetGlanceMetadata {
+        /// The volume.
+        volume_id: VolumeId,
+        /// Keys and values.
+        metadata: BTreeMap<String, String>,
+    },
+    /// Delete all glance metadata of a volume.
+    DeleteGlanceMetadata {
+        /// The volume.
+        volume_id: VolumeId,
+    },
+}
+
+/// Volume columns a plan changes; `None` leaves a column as it is.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeUpdate {
+    /// `status`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<VolumeStatus>,
+    /// `size`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<GiB>,
+    /// `bootable`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootable: Option<bool>,
+}
+
+/// One action of a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Action {
+    /// A librbd call through [`crate::ports::Driver`].
+    Rbd {
+        /// The call.
+        op: RbdOp,
+    },
+    /// Download an image from Glance into the conversion directory.
+    DownloadImage {
+        /// The image.
+        image_id: ImageId,
+        /// What the local file should turn out to be.
+        expect: DownloadExpectation,
+    },
+    /// A database change through [`crate::ports::VolumeDb`].
+    Db {
+        /// The change.
+        write: DbWrite,
+    },
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Rbd { op } => write!(f, "{op}"),
+            Self::DownloadImage { image_id, expect } => {
+                write!(f, "download image {image_id} ({}, {} once raw)", expect.disk_format, expect.size)
+            }
+            Self::Db { write } => match write {
+                DbWrite::UpdateVolume { volume_id, set, .. } => {
+                    write!(f, "set volume {volume_id}")?;
+                    if let Some(s) = &set.status {
+                        write!(f, " status={s}")?;
+                    }
+                    if let Some(s) = set.size {
+                        write!(f, " size={}", s.0)?;
+                    }
+                    if let Some(b) = set.bootable {
+                        write!(f, " bootable={b}")?;
+                    }
+                    Ok(())
+                }
+                DbWrite::CreateVolume { volume } => {
+                    write!(f, "create volume row {} ({}, project {})", volume.id, volume.size, volume.project_id)
+                }
+                DbWrite::DeleteVolumeRow { volume_id } => write!(f, "delete volume row {volume_id}"),
+                DbWrite::CreateCacheEntry { entry } => {
+                    write!(f, "add image-cache entry: image {} -> volume {}", entry.image_id, entry.volume_id)
+                }
+                DbWrite::TouchCacheEntry { volume_id, .. } => write!(f, "mark cache entry {volume_id} as used"),
+                DbWrite::DeleteCacheEntry { volume_id } => write!(f, "delete image-cache row of volume {volume_id}"),
+                DbWrite::EvictCacheEntry { entry } => {
+                    write!(f, "evict image-cache entry {} (delete volume {})", entry.image_id, entry.volume_id)
+                }
+                DbWrite::SetGlanceMetadata { volume_id, metadata } => {
+                    write!(f, "store {} glance metadata keys on volume {volume_id}", metadata.len())
+                }
+                DbWrite::DeleteGlanceMetadata { volume_id } => write!(f, "delete glance metadata of volume {volume_id}"),
+            },
+        }
+    }
+}
+
+/// A step: an action, what it should do, and how to undo it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// What to do.
+    pub action: Action,
+    /// What it should do.
+    pub expect: Expect,
+    /// How to undo it if a later step fails unexpectedly: the actions, in
+    /// order. Empty when there is nothing to undo (a failing call, a read)
+    /// or when it cannot be undone (see [`Step::undoable`]).
+    pub undo: Vec<Action>,
+    /// `false` when the step changes something that cannot be put back
+    /// (removing or flattening an image that existed before the plan).
+    pub undoable: bool,
+}
+
+/// The upstream exception class a flow ends with.
+///
+/// Names are the class names upstream raises, as the conformance format
+/// records them: Cinder's own (`cinder.exception.*`), librbd's and librados's,
+/// and a few Python built-ins that upstream lets escape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// A librbd / librados error that escaped (`rbd.ImageNotFound`, ...).
+    Rbd(BackendErrorKind),
+    /// `cinder.exception.VolumeBackendAPIException`
+    VolumeBackendApiException,
+    /// `cinder.exception.ImageUnacceptable`
+    ImageUnacceptable,
+    /// `cinder.exception.ImageTooBig`
+    ImageTooBig,
+    /// `cinder.exception.ImageNotFound` (Glance image)
+    ImageNotFound,
+    /// `cinder.exception.ImageCopyFailure`
+    ImageCopyFailure,
+    /// `cinder.exception.ImageConversionNotAllowed`
+    ImageConversionNotAllowed,
+    /// `cinder.exception.InvalidInput`
+    InvalidInput,
+    /// `cinder.exception.InvalidVolume`
+    InvalidVolume,
+    /// `cinder.exception.VolumeNotFound`
+    VolumeNotFound,
+    /// `cinder.exception.SnapshotNotFound`
+    SnapshotNotFound,
+    /// `cinder.exception.VolumeIsBusy`
+    VolumeIsBusy,
+    /// `cinder.exception.SnapshotIsBusy`
+    SnapshotIsBusy,
+    /// `cinder.exception.ReplicationError`
+    ReplicationError,
+    /// `cinder.exception.RBDDriverException`
+    RbdDriverException,
+    /// `cinder.exception.InvalidSignatureImage`
+    InvalidSignatureImage,
+    /// `cinder.exception.ImageSignatureVerificationException`
+    ImageSignatureVerificationException,
+    /// `cinder.exception.SnapshotLimitReached`
+    SnapshotLimitReached,
+    /// `cinder.exception.MetadataCopyFailure`
+    MetadataCopyFailure,
+    /// `cinder.exception.InvalidAvailabilityZone`
+    InvalidAvailabilityZone,
+    /// `cinder.exception.InvalidTypeAvailabilityZones`
+    InvalidTypeAvailabilityZones,
+    /// `cinder.exception.InvalidSnapshot`
+    InvalidSnapshot,
+    /// `cinder.exception.InvalidBackup`
+    InvalidBackup,
+    /// `cinder.exception.InvalidGroup`
+    InvalidGroup,
+    /// `cinder.exception.VolumeTypeNotFound`
+    VolumeTypeNotFound,
+    /// `cinder.exception.VolumeTypeNotFoundByName`
+    VolumeTypeNotFoundByName,
+    /// `cinder.exception.VolumeSizeExceedsLimit`
+    VolumeSizeExceedsLimit,
+    /// `cinder.exception.VolumeSizeExceedsAvailableQuota`
+    VolumeSizeExceedsAvailableQuota,
+    /// `cinder.exception.BackupNotFound`
+    BackupNotFound,
+    /// `cinder.exception.GroupNotFound`
+    GroupNotFound,
+    /// `cinder.exception.DriverNotInitialized`
+    DriverNotInitialized,
+    /// Python `ValueError` (e.g. from `urlsplit` on a bad IPv6 netloc).
+    ValueError,
+    /// Python `TypeError`.
+    TypeError,
+    /// Python `KeyError`.
+    KeyError,
+}
+
+impl ErrorClass {
+    /// The class name as upstream spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rbd(k) => k.upstream_class(),
+            Self::VolumeBackendApiException => "VolumeBackendAPIException",
+            Self::ImageUnacceptable => "ImageUnacceptable",
+            Self::ImageTooBig => "ImageTooBig",
+            Self::ImageNotFound => "ImageNotFound",
+            Self::ImageCopyFailure => "ImageCopyFailure",
+            Self::ImageConversionNotAllowed => "ImageConversionNotAllowed",
+            Self::InvalidInput => "InvalidInput",
+            Self::InvalidVolume => "InvalidVolume",
+            Self::VolumeNotFound => "VolumeNotFound",
+            Self::SnapshotNotFound => "SnapshotNotFound",
+            Self::VolumeIsBusy => "VolumeIsBusy",
+            Self::SnapshotIsBusy => "SnapshotIsBusy",
+            Self::ReplicationError => "ReplicationError",
+            Self::RbdDriverException => "RBDDriverException",
+            Self::InvalidSignatureImage => "InvalidSignatureImage",
+            Self::ImageSignatureVerificationException => "ImageSignatureVerificationException",
+            Self::SnapshotLimitReached => "SnapshotLimitReached",
+            Self::MetadataCopyFailure => "MetadataCopyFailure",
+            Self::InvalidAvailabilityZone => "InvalidAvailabilityZone",
+            Self::InvalidTypeAvailabilityZones => "InvalidTypeAvailabilityZones",
+            Self::InvalidSnapshot => "InvalidSnapshot",
+            Self::InvalidBackup => "InvalidBackup",
+            Self::InvalidGroup => "InvalidGroup",
+            Self::VolumeTypeNotFound => "VolumeTypeNotFound",
+            Self::VolumeTypeNotFoundByName => "VolumeTypeNotFoundByName",
+            Self::VolumeSizeExceedsLimit => "VolumeSizeExceedsLimit",
+            Self::VolumeSizeExceedsAvailableQuota => "VolumeSizeExceedsAvailableQuota",
+            Self::BackupNotFound => "BackupNotFound",
+            Self::GroupNotFound => "GroupNotFound",
+            Self::DriverNotInitialized => "DriverNotInitialized",
+            Self::ValueError => "ValueError",
+            Self::TypeError => "TypeError",
+            Self::KeyError => "KeyError",
+        }
+    }
+
+    /// Whether upstream's `except exception.CinderException` catches it.
+    pub fn is_cinder_exception(self) -> bool {
+        !matches!(self, Self::Rbd(_) | Self::ValueError | Self::TypeError | Self::KeyError)
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How the operation ends once the steps have run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The volume is created (or deleted) as asked.
+    Success,
+    /// Upstream ends the operation with this exception.
+    Failure {
+        /// The exception class.
+        error: ErrorClass,
+        /// What happened, in words.
+        message: String,
+    },
+}
+
+impl Outcome {
+    /// Whether the operation succeeds.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Self::Success)
+    }
+}
+
+/// A decided plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[must_use = "a plan does nothing until it is executed"]
+#[non_exhaustive]
+pub struct Plan {
+    /// The operation.
+    pub operation: Operation,
+    /// The volume created or deleted.
+    pub volume_id: VolumeId,
+    /// For volumes from images: the path taken (see [`CreatePath`]).
+    pub path: Option<CreatePath>,
+    /// Where the data comes from.
+    pub source: Option<Source>,
+    /// What to do, in order.
+    pub steps: Vec<Step>,
+    /// How it ends.
+    pub outcome: Outcome,
+    /// Every decision and rejected alternative, in the order made.
+    pub trace: Vec<Decision>,
+}
+
+impl Plan {
+    /// The librbd calls of the plan, in order.
+    pub fn rbd_ops(&self) -> impl Iterator<Item = (&RbdOp, Expect)> {
+        self.steps.iter().filter_map(|s| match &s.action {
+            Action::Rbd { op } => Some((op, s.expect)),
+            _ => None,
+        })
+    }
+}

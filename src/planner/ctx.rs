@@ -1,0 +1,443 @@
+//! The planning context: the simulated world the transliterated upstream
+//! code runs against, and the recorder of steps and decisions.
+
+use std::collections::BTreeSet;
+
+use crate::config::Config;
+use crate::error::BackendErrorKind;
+use crate::explain::{Decision, Reason, Stage, Subject, Verdict};
+use crate::facts::{Capabilities, ClusterInfo, Facts, HostInfo, Need};
+use crate::model::{Image, ImageId, LocationEntry, VolumeId, VolumeType};
+use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan, Source, Step};
+use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, RbdImage, RbdOp, SnapSpec};
+
+use super::db::DbView;
+use super::{Policy, Request};
+
+/// An exception upstream raises: its class and message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Raised {
+    pub(crate) class: ErrorClass,
+    pub(crate) message: String,
+}
+
+impl Raised {
+    pub(crate) fn new(class: ErrorClass, message: impl Into<String>) -> Self {
+        Self { class, message: message.into() }
+    }
+}
+
+/// Why planning code stops early.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Exc {
+    /// Facts are missing.
+    Need(Vec<Need>),
+    /// Upstream raises (an `except` may catch it).
+    Raise(Raised),
+    /// The facts contradict themselves.
+    Inconsistent(String),
+}
+
+/// A step of transliterated upstream code.
+pub(crate) type Flow<T> = Result<T, Exc>;
+
+/// Raise an upstream exception.
+pub(crate) fn raise<T>(class: ErrorClass, message: impl Into<String>) -> Flow<T> {
+    Err(Exc::Raise(Raised::new(class, message)))
+}
+
+impl From<ClusterFact> for Need {
+    fn from(f: ClusterFact) -> Self {
+        match f {
+            ClusterFact::Pool { pool } => Need::Pool { pool },
+            ClusterFact::Image { image } => Need::RbdImage { image },
+        }
+    }
+}
+
+/// A saved state of the context, to explore a branch and come back.
+pub(crate) struct Checkpoint<'a> {
+    cluster: Option<Cluster>,
+    db: DbView<'a>,
+    steps: usize,
+    trace: usize,
+    path: Option<CreatePath>,
+    source: Option<Source>,
+    fresh_used: usize,
+    created_images: BTreeSet<ImageSpec>,
+    created_snaps: BTreeSet<SnapSpec>,
+}
+
+pub(crate) struct Ctx<'a> {
+    pub(crate) req: &'a Request,
+    pub(crate) facts: &'a Facts,
+    pub(crate) cfg: &'a Config,
+    pub(crate) policy: &'a Policy,
+    cluster: Option<Cluster>,
+    pub(crate) db: DbView<'a>,
+    steps: Vec<Step>,
+    trace: Vec<Decision>,
+    pub(crate) path: Option<CreatePath>,
+    pub(crate) source: Option<Source>,
+    fresh_used: usize,
+    created_images: BTreeSet<ImageSpec>,
+    created_snaps: BTreeSet<SnapSpec>,
+}
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(req: &'a Request, facts: &'a Facts, cfg: &'a Config, policy: &'a Policy) -> Self {
+        Self {
+            req,
+            facts,
+            cfg,
+            policy,
+            cluster: None,
+            db: DbView::new(facts),
+            steps: Vec::new(),
+            trace: Vec::new(),
+            path: None,
+            source: None,
+            fresh_used: 0,
+            created_images: BTreeSet::new(),
+            created_snaps: BTreeSet::new(),
+        }
+    }
+
+    /// Saves the state (see [`Ctx::rollback`]).
+    pub(crate) fn checkpoint(&self) -> Checkpoint<'a> {
+        Checkpoint {
+            cluster: self.cluster.clone(),
+            db: self.db.clone(),
+            steps: self.steps.len(),
+            trace: self.trace.len(),
+            path: self.path,
+            source: self.source.clone(),
+            fresh_used: self.fresh_used,
+            created_images: self.created_images.clone(),
+            created_snaps: self.created_snaps.clone(),
+        }
+    }
+
+    /// Forgets everything done since the checkpoint, keeping facts learnt.
+    pub(crate) fn rollback(&mut self, cp: Checkpoint<'a>) {
+        self.cluster = cp.cluster;
+        self.db = cp.db;
+        self.steps.truncate(cp.steps);
+        self.trace.truncate(cp.trace);
+        self.path = cp.path;
+        self.source = cp.source;
+        self.fresh_used = cp.fresh_used;
+        self.created_images = cp.created_images;
+        self.created_snaps = cp.created_snaps;
+    }
+
+    pub(crate) fn finish(self, raised: Option<Raised>) -> Plan {
+        let outcome = match raised {
+            None => Outcome::Success,
+            Some(r) => Outcome::Failure { error: r.class, message: r.message },
+        };
+        Plan {
+            operation: self.req.operation.clone(),
+            volume_id: self.req.volume_id.clone(),
+            path: self.path,
+            source: self.source,
+            steps: self.steps,
+            outcome,
+            trace: self.trace,
+        }
+    }
+
+    // ---------------------------------------------------------------- trace
+
+    pub(crate) fn decide(&mut self, stage: Stage, subject: Subject, verdict: Verdict) {
+        self.trace.push(Decision { stage, subject, verdict });
+    }
+
+    pub(crate) fn chosen(&mut self, stage: Stage, subject: Subject) {
+        self.decide(stage, subject, Verdict::Chosen);
+    }
+
+    pub(crate) fn rejected(&mut self, stage: Stage, subject: Subject, because: Reason) {
+        self.decide(stage, subject, Verdict::Rejected { because });
+    }
+
+    pub(crate) fn skipped(&mut self, stage: Stage, because: Reason) {
+        self.decide(stage, Subject::Path, Verdict::Skipped { because });
+    }
+
+    pub(crate) fn noted(&mut self, stage: Stage, subject: Subject, what: Reason) {
+        self.decide(stage, subject, Verdict::Noted { what });
+    }
+
+    /// Position in the step list, to tell later whether a stretch of code
+    /// made calls.
+    pub(crate) fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    // ---------------------------------------------------------------- facts
+
+    pub(crate) fn cluster_info(&self) -> Flow<Result<&'a ClusterInfo, BackendErrorKind>> {
+        match &self.facts.cluster {
+            None => Err(Exc::Need(vec![Need::Cluster])),
+            Some(Ok(c)) => Ok(Ok(c)),
+            Some(Err(k)) => Ok(Err(*k)),
+        }
+    }
+
+    fn cluster(&mut self) -> Flow<&mut Cluster> {
+        if self.cluster.is_none() {
+            let mut c = match self.cluster_info()? {
+                Ok(info) => {
+                    let mut c = Cluster::partial(info.fsid.clone());
+                    c.clone_v2 = info.clone_v2;
+                    c.default_features = info.default_features;
+                    c
+                }
+                Err(_) => {
+                    let mut c = Cluster::partial(String::new());
+                    c.reachable = false;
+                    c
+                }
+            };
+            for (pool, exists) in &self.facts.pools {
+                c.learn_pool(pool, *exists);
+            }
+            for (spec, info) in &self.facts.rbd_images {
+                c.learn_image(spec, info.clone());
+            }
+            self.cluster = Some(c);
+        }
+        Ok(self.cluster.as_mut().expect("just built"))
+    }
+
+    pub(crate) fn host_info(&self) -> Flow<&'a HostInfo> {
+        self.facts.host.as_ref().ok_or_else(|| Exc::Need(vec![Need::Host]))
+    }
+
+    pub(crate) fn capabilities(&self) -> Flow<&'a Capabilities> {
+        self.facts.capabilities.as_ref().ok_or_else(|| Exc::Need(vec![Need::Capabilities]))
+    }
+
+    pub(crate) fn volume_type(&self, name: &str) -> Flow<Option<&'a VolumeType>> {
+        match self.facts.volume_types.get(name) {
+            Some(t) => Ok(t.as_ref()),
+            None => Err(Exc::Need(vec![Need::VolumeType { name: name.to_owned() }])),
+        }
+    }
+
+    pub(crate) fn image(&self, id: &ImageId) -> Flow<Result<&'a Image, BackendErrorKind>> {
+        match self.facts.images.get(id) {
+            Some(Ok(i)) => Ok(Ok(i)),
+            Some(Err(k)) => Ok(Err(*k)),
+            None => Err(Exc::Need(vec![Need::Image { image_id: id.clone() }])),
+        }
+    }
+
+    pub(crate) fn image_locations(&self, id: &ImageId) -> Flow<Result<&'a [LocationEntry], BackendErrorKind>> {
+        match self.facts.image_locations.get(id) {
+            Some(Ok(l)) => Ok(Ok(l.as_slice())),
+            Some(Err(k)) => Ok(Err(*k)),
+            None => Err(Exc::Need(vec![Need::ImageLocations { image_id: id.clone() }])),
+        }
+    }
+
+    pub(crate) fn fresh_volume_id(&mut self) -> Flow<VolumeId> {
+        match self.facts.fresh_volume_ids.get(self.fresh_used) {
+            Some(id) => {
+                self.fresh_used += 1;
+                Ok(id.clone())
+            }
+            None => Err(Exc::Need(vec![Need::FreshVolumeIds { count: self.fresh_used + 1 }])),
+        }
+    }
+
+    // ---------------------------------------------------------------- librbd
+
+    fn unknown(f: ClusterFact) -> Exc {
+        Exc::Need(vec![f.into()])
+    }
+
+    /// `RADOSClient(self, pool)` / `_connect_to_rados`: connect and open the
+    /// pool's ioctx. librados errors become `VolumeBackendAPIException`
+    /// after `rados_connection_retries` attempts (no calls are recorded).
+    pub(crate) fn rados(&mut self, pool: &str) -> Flow<()> {
+        // utils.retry refuses fewer than one attempt when it decorates.
+        let retries = self.cfg.backend.rados_connection_retries;
+        if retries < 1 {
+            return raise(
+                ErrorClass::ValueError,
+                format!("Retries must be greater than or equal to 1 (received: {retries}). "),
+            );
+        }
+        let cluster = self.cluster()?;
+        match cluster.check_pool(pool) {
+            Ok(()) => Ok(()),
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            Err(ApplyError::Failed(k)) => raise(
+                ErrorClass::VolumeBackendApiException,
+                format!("Error connecting to ceph cluster ({} pool {pool:?})", k),
+            ),
+        }
+    }
+
+    /// Whether the cluster is reachable at all (for messages).
+    pub(crate) fn fsid(&mut self) -> Flow<String> {
+        match self.cluster_info()? {
+            Ok(c) => Ok(c.fsid.clone()),
+            Err(k) => raise(ErrorClass::VolumeBackendApiException, format!("Error connecting to ceph cluster ({k})")),
+        }
+    }
+
+    /// `rbd.Image(ioctx, name, snapshot, read_only=True)` after the ioctx is
+    /// open: the image or the rbd error it raises. A read: not a step.
+    pub(crate) fn open(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<RbdImage, BackendErrorKind>> {
+        let cluster = self.cluster()?;
+        match cluster.open(spec, snap) {
+            Ok(i) => Ok(Ok(i.clone())),
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            Err(ApplyError::Failed(k)) => Ok(Err(k)),
+        }
+    }
+
+    /// `Image.parent_info()` (with `snap` set when given).
+    pub(crate) fn parent_info(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<SnapSpec, BackendErrorKind>> {
+        let cluster = self.cluster()?;
+        match cluster.parent_info(spec, snap) {
+            Ok(p) => Ok(Ok(p)),
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            Err(ApplyError::Failed(k)) => Ok(Err(k)),
+        }
+    }
+
+    /// `Image.list_children()` (with `snap` set when given).
+    pub(crate) fn list_children(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<Vec<ImageSpec>, BackendErrorKind>> {
+        let cluster = self.cluster()?;
+        match cluster.list_children(spec, snap) {
+            Ok(c) => Ok(Ok(c)),
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            Err(ApplyError::Failed(k)) => Ok(Err(k)),
+        }
+    }
+
+    /// The features new images get.
+    pub(crate) fn cinder_features(&mut self) -> Flow<u64> {
+        Ok(self.cluster()?.cinder_features())
+    }
+
+    /// Makes a librbd call: records it as a step with the outcome the view
+    /// predicts and applies it to the view.
+    pub(crate) fn rbd(&mut self, op: RbdOp) -> Flow<Result<(), BackendErrorKind>> {
+        let existed_before = self.pre_state(&op)?;
+        let cluster = self.cluster()?;
+        match cluster.apply(&op) {
+            Ok(()) => {
+                let (undo, undoable) = self.undo_for(&op, existed_before);
+                self.steps.push(Step { action: Action::Rbd { op }, expect: Expect::Ok, undo, undoable });
+                Ok(Ok(()))
+            }
+            Err(ApplyError::Failed(k)) => {
+                self.steps.push(Step { action: Action::Rbd { op }, expect: Expect::Fail(k), undo: Vec::new(), undoable: true });
+                Ok(Err(k))
+            }
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+        }
+    }
+
+    /// A librbd call whose failure propagates as the rbd exception.
+    pub(crate) fn rbd_or_raise(&mut self, op: RbdOp) -> Flow<()> {
+        let what = op.to_string();
+        match self.rbd(op)? {
+            Ok(()) => Ok(()),
+            Err(k) => raise(ErrorClass::Rbd(k), format!("{what}: {k}")),
+        }
+    }
+
+    /// What the undo of an op needs to know about the state before it.
+    fn pre_state(&mut self, op: &RbdOp) -> Flow<Option<RbdImage>> {
+        let target = match op {
+            RbdOp::Resize { image, .. } | RbdOp::UpdateFeatures { image, .. } => image.clone(),
+            _ => return Ok(None),
+        };
+        let cluster = self.cluster()?;
+        match cluster.open(&target, None) {
+            Ok(i) => Ok(Some(i.clone())),
+            Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            Err(ApplyError::Failed(_)) => Ok(None),
+        }
+    }
+
+    /// Compensating actions for a successful call (see [`Step::undo`]).
+    fn undo_for(&mut self, op: &RbdOp, before: Option<RbdImage>) -> (Vec<Action>, bool) {
+        let rbd = |op: RbdOp| Action::Rbd { op };
+        match op {
+            RbdOp::Create { image, .. } | RbdOp::Import { image, .. } => {
+                self.created_images.insert(image.clone());
+                (vec![rbd(RbdOp::Remove { image: image.clone() })], true)
+            }
+            RbdOp::Clone { child, .. } => {
+                self.created_images.insert(child.clone());
+                (vec![rbd(RbdOp::Remove { image: child.clone() })], true)
+            }
+            RbdOp::Copy { dst, .. } => {
+                self.created_images.insert(dst.clone());
+                (vec![rbd(RbdOp::Remove { image: dst.clone() })], true)
+            }
+            RbdOp::CreateSnap { snap } => {
+                self.created_snaps.insert(snap.clone());
+                (vec![rbd(RbdOp::RemoveSnap { snap: snap.clone() })], true)
+            }
+            RbdOp::ProtectSnap { snap } => (vec![rbd(RbdOp::UnprotectSnap { snap: snap.clone() })], true),
+            RbdOp::UnprotectSnap { snap } if self.created_snaps.contains(snap) => (Vec::new(), true),
+            RbdOp::UnprotectSnap { snap } => (vec![rbd(RbdOp::ProtectSnap { snap: snap.clone() })], true),
+            RbdOp::RemoveSnap { snap } => (Vec::new(), self.created_snaps.contains(snap)),
+            RbdOp::Remove { image } => (Vec::new(), self.created_images.contains(image)),
+            RbdOp::Flatten { image } => (Vec::new(), self.created_images.contains(image)),
+            RbdOp::Resize { image, size } => {
+                if self.created_images.contains(image) {
+                    (Vec::new(), true)
+                } else {
+                    match before {
+                        Some(b) if b.size <= *size => {
+                            (vec![rbd(RbdOp::Resize { image: image.clone(), size: b.size })], true)
+                        }
+                        _ => (Vec::new(), false),
+                    }
+                }
+            }
+            RbdOp::Rename { image, new_name } => {
+                let renamed = ImageSpec::new(image.pool.clone(), new_name.clone());
+                if self.created_images.remove(image) {
+                    self.created_images.insert(renamed.clone());
+                }
+                (vec![rbd(RbdOp::Rename { image: renamed, new_name: image.name.clone() })], true)
+            }
+            RbdOp::UpdateFeatures { image, features, enabled } => {
+                let changed = match &before {
+                    Some(b) if *enabled => features & !b.features,
+                    Some(b) => features & b.features,
+                    None => *features,
+                };
+                if changed == 0 {
+                    (Vec::new(), true)
+                } else {
+                    (vec![rbd(RbdOp::UpdateFeatures { image: image.clone(), features: changed, enabled: !enabled })], true)
+                }
+            }
+            RbdOp::TrashMove { .. } | RbdOp::TrashRemove { .. } => (Vec::new(), false),
+        }
+    }
+
+    // ---------------------------------------------------------------- other steps
+
+    pub(crate) fn push_step(&mut self, action: Action, undo: Vec<Action>, undoable: bool) {
+        self.steps.push(Step { action, expect: Expect::Ok, undo, undoable });
+    }
+
+    /// Records a database write and applies it to the view.
+    pub(crate) fn db_write(&mut self, write: DbWrite) -> Flow<()> {
+        let (undo, undoable) = self.db.apply(&write)?;
+        self.push_step(Action::Db { write }, undo.into_iter().map(|w| Action::Db { write: w }).collect(), undoable);
+        Ok(())
+    }
+}

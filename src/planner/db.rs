@@ -1,0 +1,198 @@
+//! The planner's view of Cinder's database: rows from the facts, with the
+//! plan's own writes applied, answering the queries upstream makes with
+//! upstream's semantics (visibility, ordering, host matching).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::facts::{CacheLocation, Facts, Need};
+use crate::model::{CacheEntry, HostFilter, ImageId, Snapshot, SnapshotId, Volume, VolumeId};
+use crate::plan::DbWrite;
+
+use super::ctx::{Exc, Flow};
+
+#[derive(Clone)]
+pub(crate) struct DbView<'a> {
+    facts: &'a Facts,
+    /// Volume rows written by the plan (`None`: deleted by the plan).
+    volumes: BTreeMap<VolumeId, Option<Volume>>,
+    /// Cache rows known from any answer, keyed by volume id.
+    cache: BTreeMap<VolumeId, CacheEntry>,
+    /// Volumes whose glance metadata the plan stored.
+    glance_meta: BTreeSet<VolumeId>,
+}
+
+impl<'a> DbView<'a> {
+    pub(crate) fn new(facts: &'a Facts) -> Self {
+        let mut cache = BTreeMap::new();
+        for e in facts.cache_by_image.values().chain(facts.cache_by_location.values()).flatten() {
+            cache.insert(e.volume_id.clone(), e.clone());
+        }
+        Self { facts, volumes: BTreeMap::new(), cache, glance_meta: BTreeSet::new() }
+    }
+
+    /// `objects.Volume.get_by_id`: the row, `None` if it does not exist.
+    pub(crate) fn volume(&self, id: &VolumeId) -> Flow<Option<Volume>> {
+        if let Some(v) = self.volumes.get(id) {
+            return Ok(v.clone());
+        }
+        match self.facts.volumes.get(id) {
+            Some(v) => Ok(v.clone()),
+            None => Err(Exc::Need(vec![Need::Volume { volume_id: id.clone() }])),
+        }
+    }
+
+    /// `db.volume_get_all(filters={'id': ids, ...})` without the location
+    /// filter: the visible rows among `ids`, ordered as upstream's default
+    /// sort (`created_at` desc, then `id` desc).
+    pub(crate) fn volumes_by_ids(&self, ids: &[VolumeId]) -> Flow<Vec<Volume>> {
+        let mut missing: Vec<VolumeId> = Vec::new();
+        let mut rows = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in ids {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(v) = self.volumes.get(id) {
+                rows.extend(v.clone());
+                continue;
+            }
+            match self.facts.volumes.get(id) {
+                Some(v) => rows.extend(v.clone()),
+                None => missing.push(id.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            missing.sort();
+            return Err(Exc::Need(vec![Need::Volumes { volume_ids: missing }]));
+        }
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
+        Ok(rows)
+    }
+
+    /// A snapshot row, `None` if it does not exist.
+    pub(crate) fn snapshot(&self, id: &SnapshotId) -> Flow<Option<Snapshot>> {
+        match self.facts.snapshots.get(id) {
+            Some(s) => Ok(s.clone()),
+            None => Err(Exc::Need(vec![Need::Snapshot { snapshot_id: id.clone() }])),
+        }
+    }
+
+    /// Cache rows of an image (any host), most recently used first.
+    pub(crate) fn cache_entries_of_image(&self, image_id: &ImageId) -> Flow<Vec<CacheEntry>> {
+        if !self.facts.cache_by_image.contains_key(image_id) {
+            return Err(Exc::Need(vec![Need::CacheEntriesOfImage { image_id: image_id.clone() }]));
+        }
+        let mut rows: Vec<CacheEntry> = self.cache.values().filter(|e| &e.image_id == image_id).cloned().collect();
+        sort_mru(&mut rows);
+        Ok(rows)
+    }
+
+    /// Cache rows at an exact location (any image), most recently used
+    /// first (`image_volume_cache_get_all(host=...)`).
+    pub(crate) fn cache_entries_at(&self, loc: &CacheLocation) -> Flow<Vec<CacheEntry>> {
+        if !self.facts.cache_by_location.contains_key(loc) {
+            return Err(Exc::Need(vec![Need::CacheEntriesAt { location: loc.clone() }]));
+        }
+        let mut rows: Vec<CacheEntry> = self.cache.values().filter(|e| location_matches(loc, e)).cloned().collect();
+        sort_mru(&mut rows);
+        Ok(rows)
+    }
+
+    /// Applies a write; returns its undo and whether it can be undone.
+    pub(crate) fn apply(&mut self, write: &DbWrite) -> Flow<(Vec<DbWrite>, bool)> {
+        Ok(match write {
+            DbWrite::UpdateVolume { volume_id, set, previous } => {
+                let mut v = self
+                    .volume(volume_id)?
+                    .ok_or_else(|| Exc::Inconsistent(format!("update of missing volume {volume_id}")))?;
+                if let Some(s) = &set.status {
+                    v.status = s.clone();
+                }
+                if let Some(s) = set.size {
+                    v.size = s;
+                }
+                if let Some(b) = set.bootable {
+                    v.bootable = b;
+                }
+                self.volumes.insert(volume_id.clone(), Some(v));
+                let undo =
+                    DbWrite::UpdateVolume { volume_id: volume_id.clone(), set: previous.clone(), previous: set.clone() };
+                (vec![undo], true)
+            }
+            DbWrite::CreateVolume { volume } => {
+                self.volumes.insert(volume.id.clone(), Some((**volume).clone()));
+                (vec![DbWrite::DeleteVolumeRow { volume_id: volume.id.clone() }], true)
+            }
+            DbWrite::DeleteVolumeRow { volume_id } => {
+                self.volumes.insert(volume_id.clone(), None);
+                (Vec::new(), false)
+            }
+            DbWrite::CreateCacheEntry { entry } => {
+                self.cache.insert(entry.volume_id.clone(), entry.clone());
+                (vec![DbWrite::DeleteCacheEntry { volume_id: entry.volume_id.clone() }], true)
+            }
+            DbWrite::DeleteCacheEntry { volume_id } => match self.cache.remove(volume_id) {
+                Some(old) => (vec![DbWrite::CreateCacheEntry { entry: old }], true),
+                None => (Vec::new(), true),
+            },
+            DbWrite::TouchCacheEntry { volume_id, last_used, previous } => {
+                if let Some(e) = self.cache.get_mut(volume_id) {
+                    e.last_used = *last_used;
+                }
+                let undo =
+                    DbWrite::TouchCacheEntry { volume_id: volume_id.clone(), last_used: *previous, previous: *last_used };
+                (vec![undo], true)
+            }
+            DbWrite::EvictCacheEntry { entry } => {
+                self.cache.remove(&entry.volume_id);
+                (Vec::new(), false)
+            }
+            DbWrite::SetGlanceMetadata { volume_id, .. } => {
+                let fresh = self.glance_meta.insert(volume_id.clone());
+                if fresh {
+                    (vec![DbWrite::DeleteGlanceMetadata { volume_id: volume_id.clone() }], true)
+                } else {
+                    (Vec::new(), false)
+                }
+            }
+            DbWrite::DeleteGlanceMetadata { volume_id } => {
+                self.glance_meta.remove(volume_id);
+                (Vec::new(), false)
+            }
+        })
+    }
+
+    /// Whether the plan stored glance metadata for the volume.
+    pub(crate) fn has_glance_metadata(&self, volume_id: &VolumeId) -> bool {
+        self.glance_meta.contains(volume_id)
+    }
+}
+
+/// `ORDER BY last_used DESC`; ties by volume id for a stable order (SQL
+/// leaves them unordered).
+fn sort_mru(rows: &mut [CacheEntry]) {
+    rows.sort_by(|a, b| b.last_used.cmp(&a.last_used).then_with(|| a.volume_id.cmp(&b.volume_id)));
+}
+
+/// Exact `host` / `cluster_name` equality of cache queries
+/// (`filter_by(**filters)` after dropping `None` values).
+pub fn location_matches(loc: &CacheLocation, e: &CacheEntry) -> bool {
+    let host_ok = match &loc.host {
+        Some(h) => e.host.as_ref().map(|x| x.as_str()) == Some(h.as_str()),
+        None => true,
+    };
+    let cluster_ok = match &loc.cluster_name {
+        Some(c) => e.cluster_name.as_deref() == Some(c.as_str()),
+        None => true,
+    };
+    host_ok && cluster_ok
+}
+
+/// `_process_volume_filters` for `host` / `cluster_name`: a falsy value adds
+/// no condition; otherwise `_filter_host`.
+pub(crate) fn host_condition(value: Option<&str>) -> Option<HostFilter> {
+    match value {
+        Some(v) if !v.is_empty() => Some(HostFilter::new(v)),
+        _ => None,
+    }
+}

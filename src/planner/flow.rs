@@ -1,0 +1,176 @@
+//! The volume manager's create flow (`volume/manager.py: create_volume` and
+//! `volume/flows/manager/create_volume.py`), MGR-1..12.
+
+use crate::explain::{Reason, Stage, Subject};
+use crate::model::{Volume, VolumeStatus};
+use crate::plan::{DbWrite, ErrorClass, Operation, Source, VolumeUpdate};
+
+use super::ctx::{raise, Ctx, Exc, Flow};
+
+/// `VolumeManager.create_volume(..., allow_reschedule=False)` for the
+/// request's volume: extract the volume and its spec, create from the
+/// spec, then mark it `available`; on failure mark it `error` (the
+/// `OnFailureRescheduleTask` revert without rescheduling) and end with the
+/// exception.
+pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
+    let id = ctx.req.volume_id.clone();
+    // ExtractVolumeRefTask
+    let volume = match ctx.db.volume(&id)? {
+        Some(v) => v,
+        None => return raise(ErrorClass::VolumeNotFound, format!("Volume {id} could not be found.")),
+    };
+    let operation = ctx.req.operation.clone();
+    match create_from_spec(ctx, &volume, &operation) {
+        Ok(()) => {
+            // CreateVolumeOnFinishTask
+            let current = current(ctx, &volume)?;
+            set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Available), ..Default::default() })
+        }
+        Err(Exc::Raise(r)) => {
+            ctx.rejected(Stage::Finish, Subject::Volume { volume_id: id }, Reason::Raised { error: r.class, message: r.message.clone() });
+            let current = current(ctx, &volume)?;
+            set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
+            Err(Exc::Raise(r))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// The row as the plan has left it so far.
+pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Volume> {
+    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| volume.clone()))
+}
+
+/// Records an update of volume columns (only those that change).
+pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) -> Flow<()> {
+    let mut change = VolumeUpdate::default();
+    let mut previous = VolumeUpdate::default();
+    if let Some(s) = set.status {
+        if s != volume.status {
+            previous.status = Some(volume.status.clone());
+            change.status = Some(s);
+        }
+    }
+    if let Some(s) = set.size {
+        if s != volume.size {
+            previous.size = Some(volume.size);
+            change.size = Some(s);
+        }
+    }
+    if let Some(b) = set.bootable {
+        if b != volume.bootable {
+            previous.bootable = Some(volume.bootable);
+            change.bootable = Some(b);
+        }
+    }
+    if change == VolumeUpdate::default() {
+        return Ok(());
+    }
+    ctx.db_write(DbWrite::UpdateVolume { volume_id: volume.id.clone(), set: change, previous })
+}
+
+/// The spec type `ExtractVolumeSpecTask` derives, from the volume row first
+/// (`snapshot_id`, then `source_volid`), then the request spec (`image_id`).
+enum Spec<'a> {
+    Raw,
+    Snap(crate::model::SnapshotId),
+    SourceVol(Box<Volume>),
+    Image(super::image::ImageLocation<'a>, &'a crate::model::Image, crate::model::ImageId),
+}
+
+/// `ExtractVolumeSpecTask.execute` + `CreateVolumeFromSpecTask.execute`.
+fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -> Flow<()> {
+    // The request's source is recorded on the row by the API; a row
+    // without it takes the request's (as the conformance harness does).
+    let snapshot_id = volume.snapshot_id.clone().or_else(|| match operation {
+        Operation::CreateFromSnapshot { snapshot_id } => Some(snapshot_id.clone()),
+        _ => None,
+    });
+    let source_volid = volume.source_volid.clone().or_else(|| match operation {
+        Operation::CreateClonedVolume { source_volid } => Some(source_volid.clone()),
+        _ => None,
+    });
+    let spec = if let Some(sid) = snapshot_id {
+        Spec::Snap(sid)
+    } else if let Some(src_id) = source_volid {
+        match ctx.db.volume(&src_id)? {
+            Some(v) => Spec::SourceVol(Box::new(v)),
+            None => return raise(ErrorClass::VolumeNotFound, format!("Volume {src_id} could not be found.")),
+        }
+    } else if let Operation::CreateFromImage { image_id } = operation {
+        let (location, image) = super::image::extract_image_spec(ctx, image_id)?;
+        Spec::Image(location, image, image_id.clone())
+    } else {
+        Spec::Raw
+    };
+
+    // MGR-6: nothing can be done without an initialised driver.
+    driver_initialized(ctx)?;
+
+    match spec {
+        Spec::Raw => {
+            // MGR-7
+            ctx.chosen(Stage::CreateVolume, Subject::Volume { volume_id: volume.id.clone() });
+            ctx.rbd_create_volume(volume)
+        }
+        Spec::Snap(snapshot_id) => {
+            // MGR-8
+            let snapshot = match ctx.db.snapshot(&snapshot_id)? {
+                Some(s) => s,
+                None => return raise(ErrorClass::SnapshotNotFound, format!("Snapshot {snapshot_id} could not be found.")),
+            };
+            // Snapshot.volume_name needs the snapshot's volume.
+            let snap_volume = match ctx.db.volume(&snapshot.volume_id)? {
+                Some(v) => v,
+                None => {
+                    return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", snapshot.volume_id))
+                }
+            };
+            ctx.source = Some(Source::Snapshot { snapshot_id: snapshot_id.clone() });
+            ctx.chosen(Stage::FromSnapshot, Subject::Snapshot { snapshot_id: snapshot_id.clone() });
+            ctx.rbd_create_volume_from_snapshot(volume, &snapshot, &snap_volume)?;
+            if snap_volume.bootable {
+                let cur = current(ctx, volume)?;
+                set_volume(ctx, &cur, VolumeUpdate { bootable: Some(true), ..Default::default() })?;
+            }
+            Ok(())
+        }
+        Spec::SourceVol(src) => {
+            // MGR-9: _create_from_source_volume reloads the source.
+            let src = match ctx.db.volume(&src.id)? {
+                Some(v) => v,
+                None => return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", src.id)),
+            };
+            ctx.source = Some(Source::Volume { volume_id: src.id.clone() });
+            ctx.chosen(Stage::CloneVolume, Subject::Volume { volume_id: src.id.clone() });
+            ctx.rbd_create_cloned_volume(volume, &src)?;
+            if src.bootable {
+                let cur = current(ctx, volume)?;
+                set_volume(ctx, &cur, VolumeUpdate { bootable: Some(true), ..Default::default() })?;
+            }
+            Ok(())
+        }
+        Spec::Image(location, image, image_id) => super::image::create_from_image(ctx, volume, &image_id, location, image),
+    }
+}
+
+/// Whether `do_setup` and `check_for_setup_error` succeeded, i.e. the
+/// driver could connect and open `rbd_pool` (`VolumeManager.init_host`
+/// leaves the driver uninitialised otherwise).
+fn driver_initialized(ctx: &mut Ctx<'_>) -> Flow<()> {
+    let pool = ctx.rbd_pool();
+    let ok = !pool.is_empty() && !ctx.cfg.backend.rbd_cluster_name.is_empty() && match ctx.rados(&pool) {
+        Ok(()) => true,
+        Err(Exc::Raise(_)) => false,
+        Err(e) => return Err(e),
+    };
+    if ok {
+        return Ok(());
+    }
+    ctx.rejected(
+        Stage::Checks,
+        Subject::Path,
+        Reason::Note { text: format!("the RBD driver is not initialised: it cannot connect to the cluster or open pool {pool:?}") },
+    );
+    raise(ErrorClass::DriverNotInitialized, "Volume driver not ready.")
+}

@@ -1,0 +1,115 @@
+//! The ports: what the shell needs from a storage backend, Glance and
+//! Cinder's database. Each is an object-safe `async` trait (`Send + Sync`),
+//! so services can hold them as `Arc<dyn Driver>` and test suites can swap
+//! in the in-memory backends of [`crate::memory`].
+//!
+//! Every method reports failures as a [`BackendError`] with a semantic
+//! [`BackendErrorKind`]; the planner's rules decide what a kind means
+//! (e.g. "not found" on opening a location means "not cloneable").
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+
+use crate::error::BackendError;
+use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo};
+use crate::model::{Bytes, CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType};
+use crate::plan::DbWrite;
+use crate::rbd::{ImageInfo, ImageSpec, RbdOp};
+
+/// Result of a port call.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// A volume backend at librbd's level of detail: the reads the planner
+/// needs and the cluster-changing calls plans are made of.
+///
+/// Failure contract: a missing image, snapshot or pool is
+/// `NotFound`/`PoolNotFound`, never a panic or an empty success; a call
+/// that fails changes nothing.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait Driver: Send + Sync + std::fmt::Debug {
+    /// Cluster facts. `Unavailable` when the cluster cannot be reached.
+    async fn cluster_info(&self) -> BackendResult<ClusterInfo>;
+
+    /// Whether a pool exists.
+    async fn pool_exists(&self, pool: &str) -> BackendResult<bool>;
+
+    /// An image with its snapshots and each snapshot's children; `None` when
+    /// the image does not exist (also not in the trash). `PoolNotFound` when
+    /// the pool does not exist.
+    async fn image_info(&self, image: &ImageSpec) -> BackendResult<Option<ImageInfo>>;
+
+    /// Performs one cluster-changing call. For [`RbdOp::Import`] the data is
+    /// read from `source` (the file a download produced).
+    async fn apply(&self, op: &RbdOp, source: Option<DownloadedImage>) -> BackendResult<()>;
+
+    /// Capabilities the driver reports to the scheduler.
+    async fn capabilities(&self) -> BackendResult<Capabilities>;
+
+    /// Facts about the volume host (free conversion space).
+    async fn host_info(&self) -> BackendResult<HostInfo>;
+}
+
+/// A downloaded image in the conversion directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DownloadedImage {
+    /// The image.
+    pub image_id: ImageId,
+    /// The local file, raw after conversion (`None` for backends that keep
+    /// no file, like the in-memory one).
+    pub path: Option<PathBuf>,
+    /// Its size in bytes.
+    pub size: Bytes,
+    /// The format qemu-img detected before conversion.
+    pub detected_format: String,
+}
+
+/// Glance.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait ImageService: Send + Sync + std::fmt::Debug {
+    /// `GET /v2/images/{id}`: `NotFound` when absent or not visible.
+    async fn show(&self, image_id: &ImageId) -> BackendResult<Image>;
+
+    /// The service-only location API (`get_image_locations`):
+    /// `NotSupported` when Glance answers 501, `PermissionDenied` for 403.
+    async fn locations(&self, image_id: &ImageId) -> BackendResult<Vec<LocationEntry>>;
+
+    /// Downloads the image and converts it to raw in the conversion
+    /// directory.
+    async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage>;
+}
+
+/// Cinder's database.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait VolumeDb: Send + Sync + std::fmt::Debug {
+    /// A visible (not deleted) volume row.
+    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Volume>>;
+
+    /// Visible rows among `ids`, any order.
+    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Volume>>;
+
+    /// A snapshot row.
+    async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>>;
+
+    /// A volume type by name or id.
+    async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>>;
+
+    /// All service rows.
+    async fn services(&self) -> BackendResult<Vec<Service>>;
+
+    /// Image-cache rows of an image, any host, any order.
+    async fn cache_entries_of_image(&self, image_id: &ImageId) -> BackendResult<Vec<CacheEntry>>;
+
+    /// Image-cache rows at an exact location, any order.
+    async fn cache_entries_at(&self, location: &CacheLocation) -> BackendResult<Vec<CacheEntry>>;
+
+    /// A fresh, unused volume id.
+    async fn new_volume_id(&self) -> BackendResult<VolumeId>;
+
+    /// Performs one write (the `previous` values some writes carry are for
+    /// undo and are not checked).
+    async fn write(&self, write: &DbWrite) -> BackendResult<()>;
+}

@@ -1,0 +1,180 @@
+//! Executing a plan through the ports, and undoing it when the world does
+//! not behave as the plan expected.
+
+use crate::error::{BackendError, BackendErrorKind};
+use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
+use crate::model::VolumeStatus;
+use crate::ports::DownloadedImage;
+
+use super::Backends;
+
+/// How the executor behaves when a step does not do what the plan expects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExecOptions {
+    /// After undoing, mark the volume being created `error`, as upstream's
+    /// revert does. With `false` the database is left exactly as before the
+    /// plan ran.
+    pub mark_error_on_failure: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        Self { mark_error_on_failure: true }
+    }
+}
+
+/// What happened to one undo action.
+#[derive(Debug)]
+pub struct Undone {
+    /// The step it undoes.
+    pub step: usize,
+    /// The action.
+    pub action: Action,
+    /// How it went.
+    pub result: Result<(), BackendError>,
+}
+
+/// A successful run: every step did what the plan said.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Report {
+    /// Steps run, in order (all of them).
+    pub steps_run: usize,
+    /// The plan's outcome (a faithful plan may end with upstream's error;
+    /// then the steps ran exactly as upstream's would, and nothing is undone).
+    pub outcome: Outcome,
+}
+
+/// A run that stopped because a step did not do what the plan expected.
+#[derive(Debug, thiserror::Error)]
+#[error("step {step} ({action}) expected {expected:?}, got {}", match actual { Ok(()) => "success".to_string(), Err(e) => e.to_string() })]
+#[non_exhaustive]
+pub struct Diverged {
+    /// Index of the step.
+    pub step: usize,
+    /// Its action.
+    pub action: Action,
+    /// What the plan expected.
+    pub expected: Expect,
+    /// What happened.
+    pub actual: Result<(), BackendError>,
+    /// The undo actions run, newest step first.
+    pub undone: Vec<Undone>,
+    /// Steps that completed but could not be undone (their effects remain).
+    pub not_undoable: Vec<usize>,
+}
+
+impl Diverged {
+    /// Whether every completed step was undone successfully.
+    pub fn fully_undone(&self) -> bool {
+        self.not_undoable.is_empty() && self.undone.iter().all(|u| u.result.is_ok())
+    }
+}
+
+/// Runs a plan's steps in order through the ports.
+///
+/// Each step's result is compared with its [`Expect`]ation. When all match,
+/// the plan's [`Outcome`] is reported. When one does not (the world changed
+/// since the facts were gathered, or a backend failed), the completed steps
+/// are undone newest first with their [`Step::undo`](crate::plan::Step::undo)
+/// actions, skipping an undo action a later completed step already
+/// performed (a snapshot created and later removed by the plan needs no
+/// removal), and the divergence is reported with what was undone.
+pub async fn execute(plan: &Plan, backends: Backends<'_>, options: &ExecOptions) -> Result<Report, Box<Diverged>> {
+    let mut download: Option<DownloadedImage> = None;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let actual = run(&step.action, backends, &mut download).await;
+        let matches = match (&actual, step.expect) {
+            (Ok(()), Expect::Ok) => true,
+            (Err(e), Expect::Fail(k)) => e.kind == k,
+            _ => false,
+        };
+        if !matches {
+            let (undone, not_undoable) = undo(plan, i, backends, &mut download).await;
+            if options.mark_error_on_failure {
+                mark_error(plan, backends).await;
+            }
+            return Err(Box::new(Diverged {
+                step: i,
+                action: step.action.clone(),
+                expected: step.expect,
+                actual,
+                undone,
+                not_undoable,
+            }));
+        }
+    }
+    Ok(Report { steps_run: plan.steps.len(), outcome: plan.outcome.clone() })
+}
+
+async fn run(action: &Action, b: Backends<'_>, download: &mut Option<DownloadedImage>) -> Result<(), BackendError> {
+    match action {
+        Action::Rbd { op } => b.driver.apply(op, download.clone()).await,
+        Action::DownloadImage { image_id, expect } => {
+            let d = b.images.download(image_id).await?;
+            if d.size != expect.size || d.detected_format != expect.disk_format {
+                return Err(BackendError::new(BackendErrorKind::Rejected, format!("download image {image_id}")).with_detail(
+                    format!(
+                        "got {} {}, planned {} {}",
+                        d.detected_format, d.size, expect.disk_format, expect.size
+                    ),
+                ));
+            }
+            *download = Some(d);
+            Ok(())
+        }
+        Action::Db { write } => b.db.write(write).await,
+    }
+}
+
+/// Undoes steps `0..failed` newest first.
+async fn undo(
+    plan: &Plan,
+    failed: usize,
+    b: Backends<'_>,
+    download: &mut Option<DownloadedImage>,
+) -> (Vec<Undone>, Vec<usize>) {
+    let mut undone = Vec::new();
+    let mut not_undoable = Vec::new();
+    for j in (0..failed).rev() {
+        let step = &plan.steps[j];
+        if step.expect != Expect::Ok {
+            continue; // a call that failed as planned changed nothing
+        }
+        if !step.undoable {
+            not_undoable.push(j);
+            continue;
+        }
+        for action in &step.undo {
+            // Already in effect: a later completed step did exactly this.
+            if plan.steps[j + 1..failed].iter().any(|s| s.expect == Expect::Ok && &s.action == action) {
+                continue;
+            }
+            let result = run(action, b, download).await;
+            undone.push(Undone { step: j, action: action.clone(), result });
+        }
+    }
+    (undone, not_undoable)
+}
+
+async fn mark_error(plan: &Plan, b: Backends<'_>) {
+    if matches!(plan.operation, Operation::DeleteVolume) {
+        return;
+    }
+    let write = DbWrite::UpdateVolume {
+        volume_id: plan.volume_id.clone(),
+        set: VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() },
+        previous: VolumeUpdate::default(),
+    };
+    // Best effort, as upstream's revert: the row may be gone.
+    let _ = b.db.write(&write).await;
+}
+
+/// The error class a report's outcome ends with, if any.
+pub fn outcome_error(report: &Report) -> Option<ErrorClass> {
+    match &report.outcome {
+        Outcome::Success => None,
+        Outcome::Failure { error, .. } => Some(*error),
+    }
+}

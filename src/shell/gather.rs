@@ -1,0 +1,208 @@
+//! Gathering facts through the ports until the planner can decide.
+
+use crate::config::Config;
+use crate::error::{BackendError, BackendErrorKind};
+use crate::facts::{Fact, Facts, Need};
+use crate::plan::Plan;
+use crate::planner::{self, PlanError, Planning, Policy, Request};
+use crate::ports::{Driver, ImageService, VolumeDb};
+
+/// The three ports, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Backends<'a> {
+    /// The storage driver.
+    pub driver: &'a dyn Driver,
+    /// Glance.
+    pub images: &'a dyn ImageService,
+    /// Cinder's database.
+    pub db: &'a dyn VolumeDb,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatherError {
+    /// The planner refused (invalid configuration, contradictory facts).
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// A port failed while fetching a fact the planner needed.
+    #[error("fetching {need:?}: {source}")]
+    Backend {
+        /// What was being fetched.
+        need: Need,
+        /// The port's error.
+        #[source]
+        source: Box<BackendError>,
+    },
+    /// The planner kept asking without progress (a bug in a port that
+    /// answers a different question than asked, or in the planner).
+    #[error("no progress after {rounds} rounds; still needs {needs:?}")]
+    NoProgress {
+        /// Rounds made.
+        rounds: usize,
+        /// The last needs.
+        needs: Vec<Need>,
+    },
+}
+
+/// Upper bound on planning rounds. Every round adds at least one fact and
+/// a decision needs a few dozen at most.
+const MAX_ROUNDS: usize = 10_000;
+
+/// Plans `request`: asks the planner, fetches what it needs through the
+/// ports, and asks again until it decides. Returns the plan and the facts
+/// it was made from (serialisable, so the decision can be replayed).
+pub async fn plan(
+    backends: Backends<'_>,
+    request: &Request,
+    config: &Config,
+    policy: &Policy,
+) -> Result<(Plan, Facts), GatherError> {
+    plan_from(backends, request, config, policy, Facts::new()).await
+}
+
+/// [`plan`], starting from facts already known.
+pub async fn plan_from(
+    backends: Backends<'_>,
+    request: &Request,
+    config: &Config,
+    policy: &Policy,
+    mut facts: Facts,
+) -> Result<(Plan, Facts), GatherError> {
+    let mut last: Vec<Need> = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        match planner::plan(request, &facts, config, policy)? {
+            Planning::Done(p) => return Ok((*p, facts)),
+            Planning::NeedFacts(needs) => {
+                if needs == last {
+                    return Err(GatherError::NoProgress { rounds: 0, needs });
+                }
+                for need in &needs {
+                    fetch(backends, need, &mut facts).await?;
+                }
+                last = needs;
+            }
+        }
+    }
+    Err(GatherError::NoProgress { rounds: MAX_ROUNDS, needs: last })
+}
+
+fn kind_or_fail<T>(r: Result<T, BackendError>, need: &Need, accept: &[BackendErrorKind]) -> Result<Result<T, BackendErrorKind>, GatherError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(e) if accept.contains(&e.kind) => Ok(Err(e.kind)),
+        Err(source) => Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
+    }
+}
+
+/// Fetches one need through the ports into `facts`.
+pub async fn fetch(b: Backends<'_>, need: &Need, facts: &mut Facts) -> Result<(), GatherError> {
+    let fail = |source: BackendError| GatherError::Backend { need: need.clone(), source: Box::new(source) };
+    match need {
+        Need::Volume { volume_id } => {
+            let v = b.db.volume(volume_id).await.map_err(fail)?;
+            facts.learn(Fact::Volume { volume_id: volume_id.clone(), volume: v.map(Box::new) });
+        }
+        Need::Volumes { volume_ids } => {
+            let rows = b.db.volumes(volume_ids).await.map_err(fail)?;
+            for id in volume_ids {
+                let row = rows.iter().find(|r| &r.id == id).cloned();
+                facts.learn(Fact::Volume { volume_id: id.clone(), volume: row.map(Box::new) });
+            }
+        }
+        Need::Snapshot { snapshot_id } => {
+            let s = b.db.snapshot(snapshot_id).await.map_err(fail)?;
+            facts.learn(Fact::Snapshot { snapshot_id: snapshot_id.clone(), snapshot: s });
+        }
+        Need::VolumeType { name } => {
+            let t = b.db.volume_type(name).await.map_err(fail)?;
+            facts.learn(Fact::VolumeType { name: name.clone(), volume_type: t });
+        }
+        Need::Services => {
+            let services = b.db.services().await.map_err(fail)?;
+            facts.learn(Fact::Services { services });
+        }
+        Need::CacheEntriesOfImage { image_id } => {
+            let entries = b.db.cache_entries_of_image(image_id).await.map_err(fail)?;
+            facts.learn(Fact::CacheEntriesOfImage { image_id: image_id.clone(), entries });
+        }
+        Need::CacheEntriesAt { location } => {
+            let entries = b.db.cache_entries_at(location).await.map_err(fail)?;
+            facts.learn(Fact::CacheEntriesAt { location: location.clone(), entries });
+        }
+        Need::Image { image_id } => {
+            use BackendErrorKind::*;
+            let r = kind_or_fail(b.images.show(image_id).await, need, &[NotFound, PermissionDenied, Rejected])?;
+            facts.learn(Fact::Image { image_id: image_id.clone(), image: r.map(Box::new) });
+        }
+        Need::ImageLocations { image_id } => {
+            use BackendErrorKind::*;
+            let r = kind_or_fail(
+                b.images.locations(image_id).await,
+                need,
+                &[NotFound, NotSupported, PermissionDenied, Rejected],
+            )?;
+            facts.learn(Fact::ImageLocations { image_id: image_id.clone(), locations: r });
+        }
+        Need::Cluster => {
+            let r = kind_or_fail(b.driver.cluster_info().await, need, &[BackendErrorKind::Unavailable])?;
+            facts.learn(Fact::Cluster { cluster: r });
+        }
+        Need::Pool { pool } => {
+            let exists = b.driver.pool_exists(pool).await.map_err(fail)?;
+            facts.learn(Fact::Pool { pool: pool.clone(), exists });
+        }
+        Need::RbdImage { image } => fetch_image(b, need, image, facts).await?,
+        Need::ProbeSnapshots { snaps } => {
+            for snap in snaps {
+                let spec = snap.image_spec();
+                if !facts.rbd_images.contains_key(&spec) && facts.pools.get(&spec.pool) != Some(&false) {
+                    fetch_image(b, need, &spec, facts).await?;
+                }
+                if facts.pools.get(&spec.pool) == Some(&false) {
+                    break;
+                }
+                let openable = facts
+                    .rbd_images
+                    .get(&spec)
+                    .and_then(|i| i.as_ref())
+                    .is_some_and(|i| i.image.readable && i.image.snap(&snap.snap).is_some());
+                if openable {
+                    break;
+                }
+            }
+        }
+        Need::Host => {
+            let host = b.driver.host_info().await.map_err(fail)?;
+            facts.learn(Fact::Host { host });
+        }
+        Need::Capabilities => {
+            let capabilities = b.driver.capabilities().await.map_err(fail)?;
+            facts.learn(Fact::Capabilities { capabilities });
+        }
+        Need::FreshVolumeIds { count } => {
+            let mut ids = Vec::new();
+            while facts.fresh_volume_ids.len() + ids.len() < *count {
+                ids.push(b.db.new_volume_id().await.map_err(fail)?);
+            }
+            facts.learn(Fact::FreshVolumeIds { ids });
+        }
+    }
+    Ok(())
+}
+
+async fn fetch_image(
+    b: Backends<'_>,
+    need: &Need,
+    image: &crate::rbd::ImageSpec,
+    facts: &mut Facts,
+) -> Result<(), GatherError> {
+    match b.driver.image_info(image).await {
+        Ok(info) => facts.learn(Fact::RbdImage { image: image.clone(), info: info.map(Box::new) }),
+        Err(e) if e.kind == BackendErrorKind::PoolNotFound => {
+            facts.learn(Fact::Pool { pool: image.pool.clone(), exists: false })
+        }
+        Err(source) => return Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
+    }
+    Ok(())
+}
