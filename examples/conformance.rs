@@ -68,7 +68,10 @@ async fn main() -> ExitCode {
                         if check {
                             println!("FAIL {}: {e}", vector.name);
                         } else {
-                            println!("{}", serde_json::json!({"name": vector.name, "operation": vector.operation, "outcome": "error", "error": e.to_string()}));
+                            println!(
+                                "{}",
+                                serde_json::json!({"name": vector.name, "operation": vector.operation, "outcome": "error", "error": e.to_string()})
+                            );
                         }
                         failed += 1;
                         continue;

@@ -254,6 +254,7 @@ options! {
         image_upload_use_cinder_backend: Bool = false, "volume/driver.py:352 — upload-to-image keeps an image volume";
         image_upload_use_internal_tenant: Bool = false, "volume/driver.py:359 — keep that image volume in the internal tenant";
         volume_dd_blocksize: Str = "1M", "volume/driver.py — copy block size";
+        num_shell_tries: Int = 3, "volume/driver.py — attempts of retried CLI calls (`rbd import`)";
         rbd_cluster_name: Str = "ceph", "volume/drivers/rbd.py — Ceph cluster name";
         rbd_pool: Str = "rbd", "volume/drivers/rbd.py — pool of volumes, clones and copies";
         rbd_user: OptStr = None::<&str>, "volume/drivers/rbd.py — RADOS user";

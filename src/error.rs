@@ -163,7 +163,19 @@ mod tests {
     #[test]
     fn upstream_names_round_trip() {
         use BackendErrorKind::*;
-        for k in [NotFound, AlreadyExists, Busy, HasSnapshots, InvalidArgument, PermissionDenied, PoolNotFound, Unavailable, NotSupported, Rejected, Other] {
+        for k in [
+            NotFound,
+            AlreadyExists,
+            Busy,
+            HasSnapshots,
+            InvalidArgument,
+            PermissionDenied,
+            PoolNotFound,
+            Unavailable,
+            NotSupported,
+            Rejected,
+            Other,
+        ] {
             assert_eq!(BackendErrorKind::from_upstream_class(k.upstream_class()), Some(k));
         }
         assert_eq!(BackendErrorKind::from_upstream_class("Nope"), None);

@@ -15,11 +15,14 @@
 //! cloneable location.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
-use crate::model::{CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType};
+use crate::model::{
+    CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+};
 use crate::rbd::{ImageInfo, ImageSpec, SnapSpec};
 
 /// Cluster-wide facts a driver reports (`rados.get_fsid()`, librados
@@ -238,7 +241,7 @@ pub enum Fact {
 #[non_exhaustive]
 pub struct Facts {
     /// Volume rows by id (`None`: does not exist).
-    pub volumes: BTreeMap<VolumeId, Option<Volume>>,
+    pub volumes: BTreeMap<VolumeId, Option<Arc<Volume>>>,
     /// Snapshot rows by id.
     pub snapshots: BTreeMap<SnapshotId, Option<Snapshot>>,
     /// Volume types by the name or id asked for.
@@ -278,7 +281,7 @@ impl Facts {
     pub fn learn(&mut self, fact: Fact) {
         match fact {
             Fact::Volume { volume_id, volume } => {
-                self.volumes.insert(volume_id, volume.map(|v| *v));
+                self.volumes.insert(volume_id, volume.map(Arc::from));
             }
             Fact::Snapshot { snapshot_id, snapshot } => {
                 self.snapshots.insert(snapshot_id, snapshot);
@@ -322,7 +325,7 @@ impl Facts {
 
     /// Adds a volume row.
     pub fn with_volume(mut self, volume: Volume) -> Self {
-        self.volumes.insert(volume.id.clone(), Some(volume));
+        self.volumes.insert(volume.id.clone(), Some(Arc::new(volume)));
         self
     }
 }

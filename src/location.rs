@@ -258,24 +258,15 @@ impl CinderLocation {
     pub fn parse(url: &str) -> Result<CinderLocation, CinderLocationError> {
         if url.is_empty() {
             // `if not url: continue`
-            return Err(CinderLocationError::NotCinder {
-                scheme: String::new(),
-            });
+            return Err(CinderLocationError::NotCinder { scheme: String::new() });
         }
         with_split(url, |split| match cinder_parts(split) {
-            Ok((id, store)) => Ok(CinderLocation {
-                volume_id: VolumeId::new(id),
-                store: store.map(str::to_owned),
-            }),
-            Err(CinderFail::NotCinder(scheme)) => Err(CinderLocationError::NotCinder {
-                scheme: scheme.to_ascii_lowercase(),
-            }),
-            Err(CinderFail::MalformedId(id)) => {
-                Err(CinderLocationError::MalformedId { id: id.to_owned() })
+            Ok((id, store)) => Ok(CinderLocation { volume_id: VolumeId::new(id), store: store.map(str::to_owned) }),
+            Err(CinderFail::NotCinder(scheme)) => {
+                Err(CinderLocationError::NotCinder { scheme: scheme.to_ascii_lowercase() })
             }
-            Err(CinderFail::InvalidUrl(message)) => {
-                Err(CinderLocationError::InvalidUrl { message })
-            }
+            Err(CinderFail::MalformedId(id)) => Err(CinderLocationError::MalformedId { id: id.to_owned() }),
+            Err(CinderFail::InvalidUrl(message)) => Err(CinderLocationError::InvalidUrl { message }),
         })
     }
 }
@@ -288,9 +279,7 @@ enum CinderFail<'a> {
 }
 
 /// The id and store of a split URL, as `_extract_cinder_ids` finds them.
-fn cinder_parts(
-    split: Result<RawSplit<'_>, String>,
-) -> Result<(&str, Option<&str>), CinderFail<'_>> {
+fn cinder_parts(split: Result<RawSplit<'_>, String>) -> Result<(&str, Option<&str>), CinderFail<'_>> {
     let split = split.map_err(CinderFail::InvalidUrl)?;
     if !split.scheme.eq_ignore_ascii_case("cinder") {
         return Err(CinderFail::NotCinder(split.scheme));
@@ -347,7 +336,8 @@ where
 /// confused with [`crate::model::ImageLocation`], a Glance location entry.)
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ImageLocation {
-    /// A location the RBD driver can clone from.
+    /// An `rbd://` snapshot location (whether the driver can clone it
+    /// also depends on the fsid and the image's disk format).
     Rbd(RbdLocation),
     /// A `cinder://` location with a usable volume id.
     Cinder(CinderLocation),
@@ -367,18 +357,15 @@ impl ImageLocation {
             return ImageLocation::Rbd(rbd);
         }
         if url.is_empty() {
-            return ImageLocation::Other {
-                scheme: String::new(),
-            };
+            return ImageLocation::Other { scheme: String::new() };
         }
         with_split(url, |split| match cinder_parts(split) {
-            Ok((id, store)) => ImageLocation::Cinder(CinderLocation {
-                volume_id: VolumeId::new(id),
-                store: store.map(str::to_owned),
-            }),
-            Err(_) => ImageLocation::Other {
-                scheme: scheme_of(url),
-            },
+            Ok((id, store)) => {
+                ImageLocation::Cinder(CinderLocation { volume_id: VolumeId::new(id), store: store.map(str::to_owned) })
+            }
+            Err(CinderFail::NotCinder(scheme)) => ImageLocation::Other { scheme: scheme.to_ascii_lowercase() },
+            Err(CinderFail::MalformedId(_)) => ImageLocation::Other { scheme: "cinder".to_owned() },
+            Err(CinderFail::InvalidUrl(_)) => ImageLocation::Other { scheme: scheme_of(url) },
         })
     }
 }
@@ -480,10 +467,7 @@ fn with_split<R>(url: &str, f: impl FnOnce(Result<RawSplit<'_>, String>) -> R) -
         Ok(split) => f(Ok(split)),
         Err(SplitFail::Value(message)) => f(Err(message)),
         Err(SplitFail::Dirty) => {
-            let cleaned: String = url
-                .chars()
-                .filter(|&c| !matches!(c, '\t' | '\n' | '\r'))
-                .collect();
+            let cleaned: String = url.chars().filter(|&c| !matches!(c, '\t' | '\n' | '\r')).collect();
             match split_raw(&cleaned) {
                 Ok(split) => f(Ok(split)),
                 Err(SplitFail::Value(message)) => f(Err(message)),
@@ -499,10 +483,7 @@ fn with_split<R>(url: &str, f: impl FnOnce(Result<RawSplit<'_>, String>) -> R) -
 fn scheme_of(url: &str) -> String {
     let url = trim_leading(url);
     if url.bytes().any(is_tab_cr_lf) {
-        let cleaned: String = url
-            .chars()
-            .filter(|&c| !matches!(c, '\t' | '\n' | '\r'))
-            .collect();
+        let cleaned: String = url.chars().filter(|&c| !matches!(c, '\t' | '\n' | '\r')).collect();
         split_scheme(&cleaned).map_or_else(String::new, |(s, _)| s.to_ascii_lowercase())
     } else {
         split_scheme(url).map_or_else(String::new, |(s, _)| s.to_ascii_lowercase())
@@ -519,10 +500,7 @@ fn split_scheme(url: &str) -> Option<(&str, &str)> {
     if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
         return None;
     }
-    let n = bytes
-        .iter()
-        .take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
-        .count();
+    let n = bytes.iter().take_while(|&&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')).count();
     if bytes.get(n) == Some(&b':') {
         Some((url.get(..n)?, url.get(n + 1..)?))
     } else {
@@ -580,19 +558,13 @@ fn split_raw(url: &str) -> Result<RawSplit<'_>, SplitFail> {
     }
     let (mut query_at, mut fragment_at) = (None, None);
     let mut i = pos;
-    while let Some(off) = bytes
-        .get(i..)
-        .and_then(|rest| rest.iter().position(|&b| REST_STOP[usize::from(b)]))
-    {
+    while let Some(off) = bytes.get(i..).and_then(|rest| rest.iter().position(|&b| REST_STOP[usize::from(b)])) {
         i += off;
         match bytes.get(i) {
             Some(b'#') => {
                 fragment_at = Some(i);
                 // Only tab/CR/LF matter in the fragment.
-                if bytes
-                    .get(i..)
-                    .is_some_and(|rest| rest.iter().any(|&b| is_tab_cr_lf(b)))
-                {
+                if bytes.get(i..).is_some_and(|rest| rest.iter().any(|&b| is_tab_cr_lf(b))) {
                     return Err(SplitFail::Dirty);
                 }
                 break;
@@ -605,26 +577,15 @@ fn split_raw(url: &str) -> Result<RawSplit<'_>, SplitFail> {
         i += 1;
     }
     let before_fragment = fragment_at.unwrap_or(bytes.len());
-    let fragment = fragment_at
-        .and_then(|i| url.get(i + 1..))
-        .unwrap_or_default();
+    let fragment = fragment_at.and_then(|i| url.get(i + 1..)).unwrap_or_default();
     let (path, query) = match query_at {
-        Some(i) => (
-            url.get(pos..i).unwrap_or_default(),
-            url.get(i + 1..before_fragment).unwrap_or_default(),
-        ),
+        Some(i) => (url.get(pos..i).unwrap_or_default(), url.get(i + 1..before_fragment).unwrap_or_default()),
         None => (url.get(pos..before_fragment).unwrap_or_default(), ""),
     };
     if !netloc_ascii {
         check_netloc(netloc).map_err(SplitFail::Value)?;
     }
-    Ok(RawSplit {
-        scheme,
-        netloc,
-        path,
-        query,
-        fragment,
-    })
+    Ok(RawSplit { scheme, netloc, path, query, fragment })
 }
 
 /// `urllib.parse._check_bracketed_host`.
@@ -633,10 +594,7 @@ fn check_bracketed_host(host: &str) -> Result<(), String> {
         // re.match(r"\Av[a-fA-F0-9]+\..+\Z", hostname); `.` would not match
         // '\n', but urlsplit has removed every '\n' already.
         let hex_len = rest.bytes().take_while(u8::is_ascii_hexdigit).count();
-        let ok = hex_len > 0
-            && rest[hex_len..]
-                .strip_prefix('.')
-                .is_some_and(|t| !t.is_empty());
+        let ok = hex_len > 0 && rest[hex_len..].strip_prefix('.').is_some_and(|t| !t.is_empty());
         if ok {
             Ok(())
         } else {
@@ -647,10 +605,7 @@ fn check_bracketed_host(host: &str) -> Result<(), String> {
     } else if is_ipv6(host) {
         Ok(())
     } else {
-        Err(format!(
-            "{} does not appear to be an IPv4 or IPv6 address",
-            py_repr(host)
-        ))
+        Err(format!("{} does not appear to be an IPv4 or IPv6 address", py_repr(host)))
     }
 }
 
@@ -746,10 +701,7 @@ fn is_ipv6(s: &str) -> bool {
             (len, 0)
         }
     };
-    parts[..hi]
-        .iter()
-        .chain(parts[len - lo..].iter())
-        .all(|h| is_hextet(h))
+    parts[..hi].iter().chain(parts[len - lo..].iter()).all(|h| is_hextet(h))
 }
 
 fn is_hextet(h: &str) -> bool {
@@ -765,27 +717,21 @@ fn check_netloc(netloc: &str) -> Result<(), String> {
     if !netloc.chars().any(|c| NFKC_TO_DELIMITER.contains(&c)) {
         return Ok(());
     }
-    Err(format!(
-        "netloc '{netloc}' contains invalid characters under NFKC normalization"
-    ))
+    Err(format!("netloc '{netloc}' contains invalid characters under NFKC normalization"))
 }
 
 /// The non-ASCII characters whose NFKC form contains `/`, `?`, `#`, `@` or
 /// `:` (Unicode 14.0, Python 3.11's `unicodedata`).
 const NFKC_TO_DELIMITER: [char; 19] = [
-    '\u{2047}', '\u{2048}', '\u{2049}', '\u{2100}', '\u{2101}', '\u{2105}', '\u{2106}', '\u{2A74}',
-    '\u{FE13}', '\u{FE16}', '\u{FE55}', '\u{FE56}', '\u{FE5F}', '\u{FE6B}', '\u{FF03}', '\u{FF0F}',
-    '\u{FF1A}', '\u{FF1F}', '\u{FF20}',
+    '\u{2047}', '\u{2048}', '\u{2049}', '\u{2100}', '\u{2101}', '\u{2105}', '\u{2106}', '\u{2A74}', '\u{FE13}',
+    '\u{FE16}', '\u{FE55}', '\u{FE56}', '\u{FE5F}', '\u{FE6B}', '\u{FF03}', '\u{FF0F}', '\u{FF1A}', '\u{FF1F}',
+    '\u{FF20}',
 ];
 
 /// Python's `repr()` of a `str`.
 fn py_repr(s: &str) -> String {
     use std::fmt::Write as _;
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -1037,25 +983,14 @@ mod tests {
     const UUID5: &str = "0a574d83-cacf-42b9-8f9f-8f4faa6d4746";
 
     fn rbd(fsid: &str, pool: &str, image: &str, snapshot: &str) -> RbdLocation {
-        RbdLocation {
-            fsid: fsid.into(),
-            pool: pool.into(),
-            image: image.into(),
-            snapshot: snapshot.into(),
-        }
+        RbdLocation { fsid: fsid.into(), pool: pool.into(), image: image.into(), snapshot: snapshot.into() }
     }
 
     // test_rbd.py: test_good_locations
     #[test]
     fn rbd_good_locations() {
-        assert_eq!(
-            RbdLocation::parse("rbd://fsid/pool/image/snap"),
-            Ok(rbd("fsid", "pool", "image", "snap"))
-        );
-        assert_eq!(
-            RbdLocation::parse("rbd://%2F/%2F/%2F/%2F"),
-            Ok(rbd("/", "/", "/", "/"))
-        );
+        assert_eq!(RbdLocation::parse("rbd://fsid/pool/image/snap"), Ok(rbd("fsid", "pool", "image", "snap")));
+        assert_eq!(RbdLocation::parse("rbd://%2F/%2F/%2F/%2F"), Ok(rbd("/", "/", "/", "/")));
     }
 
     // test_rbd.py: test_bad_locations
@@ -1079,32 +1014,17 @@ mod tests {
     #[test]
     fn rbd_error_texts_are_upstream_reasons() {
         assert_eq!(RbdLocationError::NotRbd.to_string(), "Not stored in RBD");
-        assert_eq!(
-            RbdLocationError::BlankComponent.to_string(),
-            "Blank components"
-        );
-        assert_eq!(
-            RbdLocationError::NotASnapshot { parts: 5 }.to_string(),
-            "Not an RBD snapshot"
-        );
+        assert_eq!(RbdLocationError::BlankComponent.to_string(), "Blank components");
+        assert_eq!(RbdLocationError::NotASnapshot { parts: 5 }.to_string(), "Not an RBD snapshot");
     }
 
     #[test]
     fn rbd_unquote_like_python() {
         let p = |u: &str| RbdLocation::parse(u).map(|l| [l.fsid, l.pool, l.image, l.snapshot]);
-        assert_eq!(
-            p("rbd://%ff/%C3/%C3%A9/%e2%82%ac").unwrap(),
-            ["\u{FFFD}", "\u{FFFD}", "é", "€"].map(String::from)
-        );
+        assert_eq!(p("rbd://%ff/%C3/%C3%A9/%e2%82%ac").unwrap(), ["\u{FFFD}", "\u{FFFD}", "é", "€"].map(String::from));
         // escapes never combine across a literal non-ASCII character
-        assert_eq!(
-            p("rbd://%C3é/%/%4/%g0%41").unwrap(),
-            ["\u{FFFD}é", "%", "%4", "%g0A"].map(String::from)
-        );
-        assert_eq!(
-            p("rbd://%ED%A0%80/a/b/c").unwrap()[0],
-            "\u{FFFD}\u{FFFD}\u{FFFD}"
-        );
+        assert_eq!(p("rbd://%C3é/%/%4/%g0%41").unwrap(), ["\u{FFFD}é", "%", "%4", "%g0A"].map(String::from));
+        assert_eq!(p("rbd://%ED%A0%80/a/b/c").unwrap()[0], "\u{FFFD}\u{FFFD}\u{FFFD}");
     }
 
     #[test]
@@ -1150,14 +1070,8 @@ mod tests {
             (vec![&nogood8], vec![]),
             (vec![&nogood9], vec![]),
             (vec![&not_cinder1, &nogood4], vec![]),
-            (
-                vec![&legacy_vol2, &not_cinder1, &new_vol3, &not_cinder2],
-                vec![VOLUME2_ID, VOLUME3_ID],
-            ),
-            (
-                vec![&nogood6, &new_vol3, &nogood7, &legacy_vol2],
-                vec![VOLUME3_ID, VOLUME2_ID],
-            ),
+            (vec![&legacy_vol2, &not_cinder1, &new_vol3, &not_cinder2], vec![VOLUME2_ID, VOLUME3_ID]),
+            (vec![&nogood6, &new_vol3, &nogood7, &legacy_vol2], vec![VOLUME3_ID, VOLUME2_ID]),
         ];
         assert_eq!(table.len(), 19);
         for (urls, want) in table {
@@ -1169,32 +1083,22 @@ mod tests {
 
     #[test]
     fn cinder_store_and_errors() {
-        let loc =
-            CinderLocation::parse(&format!("cinder://glance-store-name/{VOLUME3_ID}")).unwrap();
+        let loc = CinderLocation::parse(&format!("cinder://glance-store-name/{VOLUME3_ID}")).unwrap();
         assert_eq!(loc.store.as_deref(), Some("glance-store-name"));
-        assert_eq!(
-            loc.to_string(),
-            format!("cinder://glance-store-name/{VOLUME3_ID}")
-        );
+        assert_eq!(loc.to_string(), format!("cinder://glance-store-name/{VOLUME3_ID}"));
         let legacy = CinderLocation::parse(&format!("cinder://{VOLUME2_ID}")).unwrap();
         assert_eq!(legacy.store, None);
         assert_eq!(
             CinderLocation::parse("cinder://store-name/12345678"),
-            Err(CinderLocationError::MalformedId {
-                id: "12345678".into()
-            })
+            Err(CinderLocationError::MalformedId { id: "12345678".into() })
         );
         assert_eq!(
             CinderLocation::parse(&format!("HTTP://{UUID2}")),
-            Err(CinderLocationError::NotCinder {
-                scheme: "http".into()
-            })
+            Err(CinderLocationError::NotCinder { scheme: "http".into() })
         );
         assert_eq!(
             CinderLocation::parse("http://[::1"),
-            Err(CinderLocationError::InvalidUrl {
-                message: "Invalid IPv6 URL".into()
-            })
+            Err(CinderLocationError::InvalidUrl { message: "Invalid IPv6 URL".into() })
         );
         assert_eq!(
             CinderLocation::parse("cinder://[x'y]/"),
@@ -1205,8 +1109,7 @@ mod tests {
         assert_eq!(
             CinderLocation::parse("x://\u{2100}"),
             Err(CinderLocationError::InvalidUrl {
-                message: "netloc '\u{2100}' contains invalid characters under NFKC normalization"
-                    .into()
+                message: "netloc '\u{2100}' contains invalid characters under NFKC normalization".into()
             })
         );
         // tab/CR/LF vanish anywhere, leading C0/space is stripped, scheme case folds
@@ -1214,15 +1117,8 @@ mod tests {
         assert_eq!(loc.store.as_deref(), Some("store"));
         assert_eq!(loc.volume_id.as_str(), VOLUME2_ID);
         // the id is kept verbatim
-        let loc = CinderLocation::parse(&format!(
-            "cinder://{{urn:uuid:{}}}",
-            VOLUME2_ID.to_uppercase()
-        ))
-        .unwrap();
-        assert_eq!(
-            loc.volume_id.as_str(),
-            format!("{{urn:uuid:{}}}", VOLUME2_ID.to_uppercase())
-        );
+        let loc = CinderLocation::parse(&format!("cinder://{{urn:uuid:{}}}", VOLUME2_ID.to_uppercase())).unwrap();
+        assert_eq!(loc.volume_id.as_str(), format!("{{urn:uuid:{}}}", VOLUME2_ID.to_uppercase()));
     }
 
     #[test]
@@ -1249,32 +1145,11 @@ mod tests {
 
     #[test]
     fn classify() {
-        assert_eq!(
-            ImageLocation::classify("rbd://a/b/c/d"),
-            ImageLocation::Rbd(rbd("a", "b", "c", "d"))
-        );
-        assert!(matches!(
-            ImageLocation::classify(&format!("cinder://{VOLUME2_ID}")),
-            ImageLocation::Cinder(_)
-        ));
-        assert_eq!(
-            ImageLocation::classify("rbd://a"),
-            ImageLocation::Other {
-                scheme: "rbd".into()
-            }
-        );
-        assert_eq!(
-            ImageLocation::classify("HTTP://[x"),
-            ImageLocation::Other {
-                scheme: "http".into()
-            }
-        );
-        assert_eq!(
-            ImageLocation::classify("/some/path"),
-            ImageLocation::Other {
-                scheme: String::new()
-            }
-        );
+        assert_eq!(ImageLocation::classify("rbd://a/b/c/d"), ImageLocation::Rbd(rbd("a", "b", "c", "d")));
+        assert!(matches!(ImageLocation::classify(&format!("cinder://{VOLUME2_ID}")), ImageLocation::Cinder(_)));
+        assert_eq!(ImageLocation::classify("rbd://a"), ImageLocation::Other { scheme: "rbd".into() });
+        assert_eq!(ImageLocation::classify("HTTP://[x"), ImageLocation::Other { scheme: "http".into() });
+        assert_eq!(ImageLocation::classify("/some/path"), ImageLocation::Other { scheme: String::new() });
     }
 
     #[test]
@@ -1287,18 +1162,9 @@ mod tests {
         assert_eq!(msg("x://[fe80::1%eth0]"), None);
         assert_eq!(msg("x://[::ffff:1.2.3.4]"), None);
         assert_eq!(msg("x://[v1f.anything]"), None);
-        assert_eq!(
-            msg("x://[1.2.3.4]").as_deref(),
-            Some("An IPv4 address cannot be in brackets")
-        );
-        assert_eq!(
-            msg("x://[v1.]").as_deref(),
-            Some("IPvFuture address is invalid")
-        );
-        assert_eq!(
-            msg("x://[fe80::1%]").as_deref(),
-            Some("'fe80::1%' does not appear to be an IPv4 or IPv6 address")
-        );
+        assert_eq!(msg("x://[1.2.3.4]").as_deref(), Some("An IPv4 address cannot be in brackets"));
+        assert_eq!(msg("x://[v1.]").as_deref(), Some("IPvFuture address is invalid"));
+        assert_eq!(msg("x://[fe80::1%]").as_deref(), Some("'fe80::1%' does not appear to be an IPv4 or IPv6 address"));
         assert_eq!(
             msg("x://[::ffff:01.2.3.4]").as_deref(),
             Some("'::ffff:01.2.3.4' does not appear to be an IPv4 or IPv6 address")

@@ -297,7 +297,9 @@ impl fmt::Display for Action {
                 DbWrite::SetGlanceMetadata { volume_id, metadata } => {
                     write!(f, "store {} glance metadata keys on volume {volume_id}", metadata.len())
                 }
-                DbWrite::DeleteGlanceMetadata { volume_id } => write!(f, "delete glance metadata of volume {volume_id}"),
+                DbWrite::DeleteGlanceMetadata { volume_id } => {
+                    write!(f, "delete glance metadata of volume {volume_id}")
+                }
             },
         }
     }
@@ -389,6 +391,11 @@ pub enum ErrorClass {
     GroupNotFound,
     /// `cinder.exception.DriverNotInitialized`
     DriverNotInitialized,
+    /// `cinder.exception.GlanceMetadataNotFound`
+    GlanceMetadataNotFound,
+    /// `oslo_concurrency.processutils.ProcessExecutionError` (a CLI call such
+    /// as `rbd import` failed).
+    ProcessExecutionError,
     /// Python `ValueError` (e.g. from `urlsplit` on a bad IPv6 netloc).
     ValueError,
     /// Python `TypeError`.
@@ -432,6 +439,8 @@ impl ErrorClass {
             Self::BackupNotFound => "BackupNotFound",
             Self::GroupNotFound => "GroupNotFound",
             Self::DriverNotInitialized => "DriverNotInitialized",
+            Self::GlanceMetadataNotFound => "GlanceMetadataNotFound",
+            Self::ProcessExecutionError => "ProcessExecutionError",
             Self::ValueError => "ValueError",
             Self::TypeError => "TypeError",
             Self::KeyError => "KeyError",
@@ -440,7 +449,10 @@ impl ErrorClass {
 
     /// Whether upstream's `except exception.CinderException` catches it.
     pub fn is_cinder_exception(self) -> bool {
-        !matches!(self, Self::Rbd(_) | Self::ValueError | Self::TypeError | Self::KeyError)
+        !matches!(
+            self,
+            Self::Rbd(_) | Self::ProcessExecutionError | Self::ValueError | Self::TypeError | Self::KeyError
+        )
     }
 }
 

@@ -13,7 +13,9 @@ use async_trait::async_trait;
 
 use crate::error::BackendError;
 use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo};
-use crate::model::{Bytes, CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType};
+use crate::model::{
+    Bytes, CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+};
 use crate::plan::DbWrite;
 use crate::rbd::{ImageInfo, ImageSpec, RbdOp};
 

@@ -600,7 +600,10 @@ impl Cluster {
             if let Some(ext) = k.external_children.get(parent) {
                 for c in ext {
                     // An external child learnt later counts by its own links.
-                    let known = self.pools.get(&c.pool).is_some_and(|p| p.images.contains_key(&c.name) || p.trash.contains_key(&c.name))
+                    let known = self
+                        .pools
+                        .get(&c.pool)
+                        .is_some_and(|p| p.images.contains_key(&c.name) || p.trash.contains_key(&c.name))
                         || k.absent.contains(c);
                     if !known {
                         out.insert(c.clone());
@@ -850,7 +853,8 @@ impl Cluster {
             }
         }
         if let Some(k) = &mut self.partial {
-            let moved: Vec<_> = k.external_children.keys().filter(|s| s.pool == from.pool && s.image == from.name).cloned().collect();
+            let moved: Vec<_> =
+                k.external_children.keys().filter(|s| s.pool == from.pool && s.image == from.name).cloned().collect();
             for key in moved {
                 let v = k.external_children.remove(&key).expect("listed");
                 k.external_children.insert(to.snap(key.snap.clone()), v);
@@ -951,7 +955,10 @@ mod tests {
         assert_eq!(c.apply(&RbdOp::Remove { image: img.clone() }), Err(ApplyError::Failed(HasSnapshots)));
         c.put_image(&spec("volumes", "busy"), RbdImage { watchers: 1, ..RbdImage::new(Bytes(1)) });
         assert_eq!(c.apply(&RbdOp::Remove { image: spec("volumes", "busy") }), Err(ApplyError::Failed(Busy)));
-        assert_eq!(c.apply(&RbdOp::TrashMove { image: spec("volumes", "busy"), delay: 0 }), Err(ApplyError::Failed(Busy)));
+        assert_eq!(
+            c.apply(&RbdOp::TrashMove { image: spec("volumes", "busy"), delay: 0 }),
+            Err(ApplyError::Failed(Busy))
+        );
         c.apply(&RbdOp::TrashMove { image: img.clone(), delay: 0 }).unwrap();
         assert!(!c.exists(&img).unwrap());
         assert_eq!(c.trash("images").count(), 1);

@@ -22,6 +22,7 @@ use crate::memory::JournalEntry;
 use crate::model::Timestamp;
 use crate::plan::{Operation, Outcome, Plan, Source};
 use crate::planner::{Policy, Request};
+use crate::rbd::RbdOp;
 use crate::shell::{self, ExecOptions};
 
 /// The fixed "now" of conformance runs (cache bookkeeping only; upstream's
@@ -52,16 +53,22 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
     let operation = match vector.operation.as_str() {
         "create_volume" => Operation::CreateVolume,
         "create_from_snapshot" => Operation::CreateFromSnapshot {
-            snapshot_id: request_str(vector, "snapshot_id").ok_or_else(|| invalid("request.snapshot_id is required".into()))?.into(),
+            snapshot_id: request_str(vector, "snapshot_id")
+                .ok_or_else(|| invalid("request.snapshot_id is required".into()))?
+                .into(),
         },
         "create_cloned_volume" => Operation::CreateClonedVolume {
-            source_volid: request_str(vector, "source_volid").ok_or_else(|| invalid("request.source_volid is required".into()))?.into(),
+            source_volid: request_str(vector, "source_volid")
+                .ok_or_else(|| invalid("request.source_volid is required".into()))?
+                .into(),
         },
         "create_from_image" => Operation::CreateFromImage {
             image_id: vector.image.as_ref().ok_or_else(|| invalid("image is required".into()))?.id.clone().into(),
         },
         "delete_volume" => Operation::DeleteVolume,
-        "api_create" | "api_extract" => return Err(invalid(format!("operation {} is not supported yet", vector.operation))),
+        "api_create" | "api_extract" => {
+            return Err(invalid(format!("operation {} is not supported yet", vector.operation)))
+        }
         other => return Err(invalid(format!("unknown operation {other:?}"))),
     };
     let world = build_world(vector)?;
@@ -79,8 +86,9 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
         times.push(t.elapsed().as_secs_f64() * 1e6);
         let _ = r.map_err(|e| invalid(format!("planning failed: {e}")))?;
     }
-    let (plan, _facts) =
-        shell::plan(backends, &request, &world.config, policy).await.map_err(|e| invalid(format!("planning failed: {e}")))?;
+    let (plan, _facts) = shell::plan(backends, &request, &world.config, policy)
+        .await
+        .map_err(|e| invalid(format!("planning failed: {e}")))?;
     let exec = shell::execute(&plan, backends, &ExecOptions::default()).await;
     let (outcome, error) = match &exec {
         Ok(report) => match &report.outcome {
@@ -96,10 +104,7 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
     r.insert("outcome".into(), json!(outcome));
     r.insert("error".into(), error);
     r.insert("rbd_ops".into(), Value::Array(world.journal.entries().iter().map(journal_json).collect()));
-    r.insert(
-        "trace".into(),
-        Value::Array(plan.trace.iter().map(|d| Value::String(d.to_string())).collect()),
-    );
+    r.insert("trace".into(), Value::Array(plan.trace.iter().map(|d| Value::String(d.to_string())).collect()));
     let is_create = !matches!(operation, Operation::DeleteVolume);
     if matches!(operation, Operation::CreateFromImage { .. }) {
         r.insert("path".into(), plan.path.map(|p| json!(p.name())).unwrap_or(Value::Null));
@@ -108,7 +113,9 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
     // happened; for images it follows the path taken.
     let source = match &operation {
         Operation::CreateClonedVolume { source_volid } => json!({"kind": "volume", "volume_id": source_volid.as_str()}),
-        Operation::CreateFromSnapshot { snapshot_id } => json!({"kind": "snapshot", "snapshot_id": snapshot_id.as_str()}),
+        Operation::CreateFromSnapshot { snapshot_id } => {
+            json!({"kind": "snapshot", "snapshot_id": snapshot_id.as_str()})
+        }
         Operation::CreateFromImage { .. } => plan.source.as_ref().map(source_json).unwrap_or(Value::Null),
         // Raw creates have no source; the field is absent.
         _ => Value::Null,
@@ -119,7 +126,8 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
     let row = world.db.get_volume(&request.volume_id);
     r.insert(
         "volume".into(),
-        row.map(|v| json!({"status": v.status.as_str(), "size": v.size.0, "bootable": v.bootable})).unwrap_or(Value::Null),
+        row.map(|v| json!({"status": v.status.as_str(), "size": v.size.0, "bootable": v.bootable}))
+            .unwrap_or(Value::Null),
     );
     if matches!(operation, Operation::CreateFromImage { .. }) {
         let entries: Vec<Value> = world
@@ -165,7 +173,10 @@ fn journal_json(e: &JournalEntry) -> Value {
             match result {
                 Ok(()) => arr,
                 Err(k) => {
-                    let mut v = vec![json!("failed"), json!(k.upstream_class())];
+                    // `rbd import` is a CLI call: it fails as a process.
+                    let class =
+                        if matches!(op, RbdOp::Import { .. }) { "ProcessExecutionError" } else { k.upstream_class() };
+                    let mut v = vec![json!("failed"), json!(class)];
                     if let Value::Array(items) = arr {
                         v.extend(items);
                     }

@@ -26,7 +26,9 @@ pub const COMPARED_FIELDS: [&str; 11] = [
 pub fn render_rbd_op(op: &RbdOp) -> Value {
     match op {
         RbdOp::Create { image, size, .. } => json!(["create", image.pool, image.name, size.0]),
-        RbdOp::Clone { parent, child, .. } => json!(["clone", parent.pool, parent.image, parent.snap, child.pool, child.name]),
+        RbdOp::Clone { parent, child, .. } => {
+            json!(["clone", parent.pool, parent.image, parent.snap, child.pool, child.name])
+        }
         RbdOp::Copy { src, dst } => json!(["copy", src.pool, src.name, dst.pool, dst.name]),
         RbdOp::CreateSnap { snap } => json!(["create_snap", snap.pool, snap.image, snap.snap]),
         RbdOp::ProtectSnap { snap } => json!(["protect_snap", snap.pool, snap.image, snap.snap]),
@@ -85,7 +87,8 @@ fn uuids(s: &str) -> Vec<(usize, &str)> {
 /// … in order of first appearance, walking the compared fields in §11
 /// order and then the rest.
 pub fn replace_new_ids(result: Value, vector_text: &str) -> Value {
-    let known: std::collections::BTreeSet<String> = uuids(vector_text).into_iter().map(|(_, u)| u.to_ascii_lowercase()).collect();
+    let known: std::collections::BTreeSet<String> =
+        uuids(vector_text).into_iter().map(|(_, u)| u.to_ascii_lowercase()).collect();
     let mut mapping: BTreeMap<String, String> = BTreeMap::new();
     let mut sub = |s: &str| -> String {
         let mut out = String::with_capacity(s.len());

@@ -50,7 +50,10 @@ fn option_value(v: &Value) -> Result<OptionValue, String> {
         Value::Number(n) => OptionValue::Int(n.as_i64().ok_or_else(|| format!("{n} is not an integer"))?),
         Value::String(s) => OptionValue::Str(s.clone()),
         Value::Array(items) => OptionValue::List(
-            items.iter().map(|i| i.as_str().map(str::to_owned).ok_or_else(|| format!("{i} is not a string"))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| format!("{i} is not a string")))
+                .collect::<Result<_, _>>()?,
         ),
         Value::Object(_) => return Err("objects are not option values".into()),
     })
@@ -60,7 +63,12 @@ fn ts(name: &str, field: &str, s: &str) -> Result<Timestamp, VectorError> {
     s.parse().map_err(|e| VectorError::Invalid { name: name.to_owned(), message: format!("{field}: {e}") })
 }
 
-fn volume_row(name: &str, spec: &VolumeSpec, default_status: &str, default_created: Timestamp) -> Result<Volume, VectorError> {
+fn volume_row(
+    name: &str,
+    spec: &VolumeSpec,
+    default_status: &str,
+    default_created: Timestamp,
+) -> Result<Volume, VectorError> {
     Ok(Volume {
         id: spec.id.clone().into(),
         host: spec.host.clone().map(Host::from),
@@ -101,9 +109,10 @@ fn image(name: &str, spec: &ImageSpec) -> Result<Image, VectorError> {
         created_at: ts(name, "image.created_at", &spec.created_at)?,
         updated_at: ts(name, "image.updated_at", &spec.updated_at)?,
         direct_url: spec.direct_url.clone(),
-        locations: spec.locations.as_ref().map(|l| {
-            l.iter().map(|e| LocationEntry { url: e.url.clone(), metadata: e.metadata.clone() }).collect()
-        }),
+        locations: spec
+            .locations
+            .as_ref()
+            .map(|l| l.iter().map(|e| LocationEntry { url: e.url.clone(), metadata: e.metadata.clone() }).collect()),
         properties: spec.properties.clone(),
     })
 }
@@ -177,6 +186,9 @@ pub fn build_world(v: &Vector) -> Result<World, VectorError> {
 
     // Database (§8).
     let db = MemoryVolumeDb::new();
+    // Fresh ids that sort after the ids vectors use: upstream's are random,
+    // and results list cache entries sorted by volume id.
+    db.queue_fresh_ids((1..=16).map(|n| format!("ffffffff-ffff-4fff-bfff-{n:012x}").into()));
     for t in &v.db.volume_types {
         let mut vt = VolumeType::plain(t.id.clone().unwrap_or_else(|| format!("type-{}", t.name)), t.name.clone());
         vt.extra_specs = t.extra_specs.clone();
@@ -201,7 +213,9 @@ pub fn build_world(v: &Vector) -> Result<World, VectorError> {
     }
     for s in &v.db.snapshots {
         let vol = rows.iter().find(|r| r.id.as_str() == s.volume_id);
-        let vol = vol.ok_or_else(|| invalid(format!("snapshot {} names volume {} which is not in db.volumes", s.id, s.volume_id)))?;
+        let vol = vol.ok_or_else(|| {
+            invalid(format!("snapshot {} names volume {} which is not in db.volumes", s.id, s.volume_id))
+        })?;
         db.add_snapshot(Snapshot {
             id: s.id.clone().into(),
             volume_id: s.volume_id.clone().into(),

@@ -95,7 +95,9 @@ fn backend_error(e: ApplyError, what: String) -> BackendError {
     match e {
         ApplyError::Failed(k) => BackendError::new(k, what),
         // A complete cluster knows everything.
-        ApplyError::Unknown(f) => BackendError::new(BackendErrorKind::Other, what).with_detail(format!("unknown {f:?}")),
+        ApplyError::Unknown(f) => {
+            BackendError::new(BackendErrorKind::Other, what).with_detail(format!("unknown {f:?}"))
+        }
     }
 }
 

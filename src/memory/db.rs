@@ -7,7 +7,9 @@ use async_trait::async_trait;
 
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::CacheLocation;
-use crate::model::{CacheEntry, ImageId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType, DEFAULT_VOLUME_TYPE};
+use crate::model::{
+    CacheEntry, ImageId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType, DEFAULT_VOLUME_TYPE,
+};
 use crate::plan::DbWrite;
 use crate::ports::{BackendResult, VolumeDb};
 
@@ -155,7 +157,11 @@ impl VolumeDb for MemoryVolumeDb {
 
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
         let s = self.lock();
-        Ok(s.types.iter().find(|t| t.name == name_or_id).or_else(|| s.types.iter().find(|t| t.id == name_or_id)).cloned())
+        Ok(s.types
+            .iter()
+            .find(|t| t.name == name_or_id)
+            .or_else(|| s.types.iter().find(|t| t.id == name_or_id))
+            .cloned())
     }
 
     async fn services(&self) -> BackendResult<Vec<Service>> {

@@ -158,9 +158,7 @@ impl HostFilter {
         match self.level {
             MatchLevel::Pool => false,
             MatchLevel::Backend => like_with_suffix(field, &self.value, '#'),
-            MatchLevel::Host => {
-                like_with_suffix(field, &self.value, '#') || like_with_suffix(field, &self.value, '@')
-            }
+            MatchLevel::Host => like_with_suffix(field, &self.value, '#') || like_with_suffix(field, &self.value, '@'),
         }
     }
 }

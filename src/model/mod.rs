@@ -15,7 +15,4 @@ pub use ids::{ImageId, ProjectId, SnapshotId, UserId, VolumeId};
 pub use image::{Image, ImageLocation, LocationApi, LocationEntry};
 pub use size::{Bytes, GiB, GIB, MIB};
 pub use timestamp::{Timestamp, TimestampError};
-pub use volume::{
-    CacheEntry, Encryption, Service, Snapshot, Volume, VolumeStatus, VolumeType, DEFAULT_VOLUME_TYPE,
-};
-
+pub use volume::{CacheEntry, Encryption, Service, Snapshot, Volume, VolumeStatus, VolumeType, DEFAULT_VOLUME_TYPE};

@@ -43,10 +43,7 @@ impl Timestamp {
     /// This timestamp plus `secs` seconds (saturating at the representable
     /// range).
     pub fn plus_seconds(self, secs: i64) -> Self {
-        self.0
-            .checked_add(time::Duration::seconds(secs))
-            .map(Self)
-            .unwrap_or(self)
+        self.0.checked_add(time::Duration::seconds(secs)).map(Self).unwrap_or(self)
     }
 }
 
@@ -61,9 +58,7 @@ impl FromStr for Timestamp {
         if let Ok(t) = OffsetDateTime::parse(s, &Iso8601::DEFAULT) {
             return Ok(Self(t.to_offset(UtcOffset::UTC)));
         }
-        PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
-            .map(|t| Self(t.assume_utc()))
-            .map_err(|_| err())
+        PrimitiveDateTime::parse(s, &Iso8601::DEFAULT).map(|t| Self(t.assume_utc())).map_err(|_| err())
     }
 }
 

@@ -12,6 +12,7 @@ use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan
 use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, RbdImage, RbdOp, SnapSpec};
 
 use super::db::DbView;
+use super::memo::Memo;
 use super::{Policy, Request};
 
 /// An exception upstream raises: its class and message.
@@ -69,6 +70,10 @@ pub(crate) struct Checkpoint<'a> {
 }
 
 pub(crate) struct Ctx<'a> {
+    /// A dry run decides but records no steps or trace (rounds whose facts
+    /// may still be incomplete).
+    dry: bool,
+    pub(crate) memo: &'a Memo,
     pub(crate) req: &'a Request,
     pub(crate) facts: &'a Facts,
     pub(crate) cfg: &'a Config,
@@ -85,8 +90,17 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(req: &'a Request, facts: &'a Facts, cfg: &'a Config, policy: &'a Policy) -> Self {
+    pub(crate) fn new(
+        req: &'a Request,
+        facts: &'a Facts,
+        cfg: &'a Config,
+        policy: &'a Policy,
+        memo: &'a Memo,
+        dry: bool,
+    ) -> Self {
         Self {
+            dry,
+            memo,
             req,
             facts,
             cfg,
@@ -150,7 +164,15 @@ impl<'a> Ctx<'a> {
     // ---------------------------------------------------------------- trace
 
     pub(crate) fn decide(&mut self, stage: Stage, subject: Subject, verdict: Verdict) {
-        self.trace.push(Decision { stage, subject, verdict });
+        if !self.dry {
+            self.trace.push(Decision { stage, subject, verdict });
+        }
+    }
+
+    /// Whether trace entries are being kept (callers can skip building
+    /// expensive subjects and reasons when not).
+    pub(crate) fn tracing(&self) -> bool {
+        !self.dry
     }
 
     pub(crate) fn chosen(&mut self, stage: Stage, subject: Subject) {
@@ -167,12 +189,6 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn noted(&mut self, stage: Stage, subject: Subject, what: Reason) {
         self.decide(stage, subject, Verdict::Noted { what });
-    }
-
-    /// Position in the step list, to tell later whether a stretch of code
-    /// made calls.
-    pub(crate) fn step_count(&self) -> usize {
-        self.steps.len()
     }
 
     // ---------------------------------------------------------------- facts
@@ -281,14 +297,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Whether the cluster is reachable at all (for messages).
-    pub(crate) fn fsid(&mut self) -> Flow<String> {
-        match self.cluster_info()? {
-            Ok(c) => Ok(c.fsid.clone()),
-            Err(k) => raise(ErrorClass::VolumeBackendApiException, format!("Error connecting to ceph cluster ({k})")),
-        }
-    }
-
     /// `rbd.Image(ioctx, name, snapshot, read_only=True)` after the ioctx is
     /// open: the image or the rbd error it raises. A read: not a step.
     pub(crate) fn open(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<RbdImage, BackendErrorKind>> {
@@ -301,7 +309,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// `Image.parent_info()` (with `snap` set when given).
-    pub(crate) fn parent_info(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<SnapSpec, BackendErrorKind>> {
+    pub(crate) fn parent_info(
+        &mut self,
+        spec: &ImageSpec,
+        snap: Option<&str>,
+    ) -> Flow<Result<SnapSpec, BackendErrorKind>> {
         let cluster = self.cluster()?;
         match cluster.parent_info(spec, snap) {
             Ok(p) => Ok(Ok(p)),
@@ -311,7 +323,11 @@ impl<'a> Ctx<'a> {
     }
 
     /// `Image.list_children()` (with `snap` set when given).
-    pub(crate) fn list_children(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Result<Vec<ImageSpec>, BackendErrorKind>> {
+    pub(crate) fn list_children(
+        &mut self,
+        spec: &ImageSpec,
+        snap: Option<&str>,
+    ) -> Flow<Result<Vec<ImageSpec>, BackendErrorKind>> {
         let cluster = self.cluster()?;
         match cluster.list_children(spec, snap) {
             Ok(c) => Ok(Ok(c)),
@@ -328,6 +344,14 @@ impl<'a> Ctx<'a> {
     /// Makes a librbd call: records it as a step with the outcome the view
     /// predicts and applies it to the view.
     pub(crate) fn rbd(&mut self, op: RbdOp) -> Flow<Result<(), BackendErrorKind>> {
+        if self.dry {
+            let cluster = self.cluster()?;
+            return match cluster.apply(&op) {
+                Ok(()) => Ok(Ok(())),
+                Err(ApplyError::Failed(k)) => Ok(Err(k)),
+                Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
+            };
+        }
         let existed_before = self.pre_state(&op)?;
         let cluster = self.cluster()?;
         match cluster.apply(&op) {
@@ -337,7 +361,12 @@ impl<'a> Ctx<'a> {
                 Ok(Ok(()))
             }
             Err(ApplyError::Failed(k)) => {
-                self.steps.push(Step { action: Action::Rbd { op }, expect: Expect::Fail(k), undo: Vec::new(), undoable: true });
+                self.steps.push(Step {
+                    action: Action::Rbd { op },
+                    expect: Expect::Fail(k),
+                    undo: Vec::new(),
+                    undoable: true,
+                });
                 Ok(Err(k))
             }
             Err(ApplyError::Unknown(f)) => Err(Self::unknown(f)),
@@ -346,10 +375,10 @@ impl<'a> Ctx<'a> {
 
     /// A librbd call whose failure propagates as the rbd exception.
     pub(crate) fn rbd_or_raise(&mut self, op: RbdOp) -> Flow<()> {
-        let what = op.to_string();
+        let what = op.name();
         match self.rbd(op)? {
             Ok(()) => Ok(()),
-            Err(k) => raise(ErrorClass::Rbd(k), format!("{what}: {k}")),
+            Err(k) => raise(ErrorClass::Rbd(k), format!("{what} failed: {k}")),
         }
     }
 
@@ -421,7 +450,10 @@ impl<'a> Ctx<'a> {
                 if changed == 0 {
                     (Vec::new(), true)
                 } else {
-                    (vec![rbd(RbdOp::UpdateFeatures { image: image.clone(), features: changed, enabled: !enabled })], true)
+                    (
+                        vec![rbd(RbdOp::UpdateFeatures { image: image.clone(), features: changed, enabled: !enabled })],
+                        true,
+                    )
                 }
             }
             RbdOp::TrashMove { .. } | RbdOp::TrashRemove { .. } => (Vec::new(), false),
@@ -431,7 +463,9 @@ impl<'a> Ctx<'a> {
     // ---------------------------------------------------------------- other steps
 
     pub(crate) fn push_step(&mut self, action: Action, undo: Vec<Action>, undoable: bool) {
-        self.steps.push(Step { action, expect: Expect::Ok, undo, undoable });
+        if !self.dry {
+            self.steps.push(Step { action, expect: Expect::Ok, undo, undoable });
+        }
     }
 
     /// Records a database write and applies it to the view.

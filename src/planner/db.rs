@@ -3,6 +3,7 @@
 //! upstream's semantics (visibility, ordering, host matching).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::facts::{CacheLocation, Facts, Need};
 use crate::model::{CacheEntry, HostFilter, ImageId, Snapshot, SnapshotId, Volume, VolumeId};
@@ -14,7 +15,7 @@ use super::ctx::{Exc, Flow};
 pub(crate) struct DbView<'a> {
     facts: &'a Facts,
     /// Volume rows written by the plan (`None`: deleted by the plan).
-    volumes: BTreeMap<VolumeId, Option<Volume>>,
+    volumes: BTreeMap<VolumeId, Option<Arc<Volume>>>,
     /// Cache rows known from any answer, keyed by volume id.
     cache: BTreeMap<VolumeId, CacheEntry>,
     /// Volumes whose glance metadata the plan stored.
@@ -31,7 +32,7 @@ impl<'a> DbView<'a> {
     }
 
     /// `objects.Volume.get_by_id`: the row, `None` if it does not exist.
-    pub(crate) fn volume(&self, id: &VolumeId) -> Flow<Option<Volume>> {
+    pub(crate) fn volume(&self, id: &VolumeId) -> Flow<Option<Arc<Volume>>> {
         if let Some(v) = self.volumes.get(id) {
             return Ok(v.clone());
         }
@@ -44,7 +45,7 @@ impl<'a> DbView<'a> {
     /// `db.volume_get_all(filters={'id': ids, ...})` without the location
     /// filter: the visible rows among `ids`, ordered as upstream's default
     /// sort (`created_at` desc, then `id` desc).
-    pub(crate) fn volumes_by_ids(&self, ids: &[VolumeId]) -> Flow<Vec<Volume>> {
+    pub(crate) fn volumes_by_ids(&self, ids: &[VolumeId]) -> Flow<Vec<Arc<Volume>>> {
         let mut missing: Vec<VolumeId> = Vec::new();
         let mut rows = Vec::new();
         let mut seen = BTreeSet::new();
@@ -102,9 +103,10 @@ impl<'a> DbView<'a> {
     pub(crate) fn apply(&mut self, write: &DbWrite) -> Flow<(Vec<DbWrite>, bool)> {
         Ok(match write {
             DbWrite::UpdateVolume { volume_id, set, previous } => {
-                let mut v = self
+                let mut arc = self
                     .volume(volume_id)?
                     .ok_or_else(|| Exc::Inconsistent(format!("update of missing volume {volume_id}")))?;
+                let v = Arc::make_mut(&mut arc);
                 if let Some(s) = &set.status {
                     v.status = s.clone();
                 }
@@ -114,13 +116,16 @@ impl<'a> DbView<'a> {
                 if let Some(b) = set.bootable {
                     v.bootable = b;
                 }
-                self.volumes.insert(volume_id.clone(), Some(v));
-                let undo =
-                    DbWrite::UpdateVolume { volume_id: volume_id.clone(), set: previous.clone(), previous: set.clone() };
+                self.volumes.insert(volume_id.clone(), Some(arc));
+                let undo = DbWrite::UpdateVolume {
+                    volume_id: volume_id.clone(),
+                    set: previous.clone(),
+                    previous: set.clone(),
+                };
                 (vec![undo], true)
             }
             DbWrite::CreateVolume { volume } => {
-                self.volumes.insert(volume.id.clone(), Some((**volume).clone()));
+                self.volumes.insert(volume.id.clone(), Some(Arc::new((**volume).clone())));
                 (vec![DbWrite::DeleteVolumeRow { volume_id: volume.id.clone() }], true)
             }
             DbWrite::DeleteVolumeRow { volume_id } => {
@@ -139,8 +144,11 @@ impl<'a> DbView<'a> {
                 if let Some(e) = self.cache.get_mut(volume_id) {
                     e.last_used = *last_used;
                 }
-                let undo =
-                    DbWrite::TouchCacheEntry { volume_id: volume_id.clone(), last_used: *previous, previous: *last_used };
+                let undo = DbWrite::TouchCacheEntry {
+                    volume_id: volume_id.clone(),
+                    last_used: *previous,
+                    previous: *last_used,
+                };
                 (vec![undo], true)
             }
             DbWrite::EvictCacheEntry { entry } => {

@@ -37,7 +37,11 @@ impl Ctx<'_> {
         let image = match self.open(&spec, None)? {
             Ok(i) => i,
             Err(BackendErrorKind::NotFound) => {
-                self.noted(Stage::Delete, subject, Reason::Note { text: format!("{spec} no longer exists in the backend") });
+                self.noted(
+                    Stage::Delete,
+                    subject,
+                    Reason::Note { text: format!("{spec} no longer exists in the backend") },
+                );
                 return Ok(());
             }
             Err(k) => return raise(ErrorClass::Rbd(k), format!("open {spec}: {k}")),
@@ -64,9 +68,12 @@ impl Ctx<'_> {
             self.noted(
                 Stage::Delete,
                 subject,
-                Reason::Note { text: format!("it has a clone snapshot ({cs}), so it is renamed to {}.deleted and kept", spec.name) },
+                Reason::Note {
+                    text: format!("it has a clone snapshot ({cs}), so it is renamed to {}.deleted and kept", spec.name),
+                },
             );
-            return self.rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
+            return self
+                .rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
         }
 
         // RBD-36: fast path.
@@ -92,7 +99,11 @@ impl Ctx<'_> {
         }
 
         // RBD-38: trash.
-        let delay = if self.cfg.backend.enable_deferred_deletion { self.cfg.backend.deferred_deletion_delay.max(0) as u64 } else { 0 };
+        let delay = if self.cfg.backend.enable_deferred_deletion {
+            self.cfg.backend.deferred_deletion_delay.max(0) as u64
+        } else {
+            0
+        };
         match self.rbd(RbdOp::TrashMove { image: spec.clone(), delay })? {
             Ok(()) => {}
             Err(BackendErrorKind::Busy) => {
@@ -113,7 +124,10 @@ impl Ctx<'_> {
     pub(crate) fn retry_attempts(&self) -> Flow<i64> {
         let r = self.cfg.backend.rados_connection_retries;
         if r < 1 {
-            return raise(ErrorClass::ValueError, format!("Retries must be greater than or equal to 1 (received: {r}). "));
+            return raise(
+                ErrorClass::ValueError,
+                format!("Retries must be greater than or equal to 1 (received: {r}). "),
+            );
         }
         Ok(r)
     }
@@ -137,7 +151,11 @@ impl Ctx<'_> {
                 Err(BackendErrorKind::NotFound) => continue,
                 Err(k) => return raise(ErrorClass::Rbd(k), format!("open {child}: {k}")),
             }
-            self.noted(Stage::Delete, Subject::Path, Reason::Note { text: format!("{child} depends on {spec}: flatten it") });
+            self.noted(
+                Stage::Delete,
+                Subject::Path,
+                Reason::Note { text: format!("{child} depends on {spec}: flatten it") },
+            );
             match self.rbd(RbdOp::Flatten { image: child.clone() })? {
                 Ok(()) | Err(BackendErrorKind::NotFound) => {}
                 Err(k) => return raise(ErrorClass::Rbd(k), format!("flatten {child}: {k}")),
@@ -196,7 +214,11 @@ impl Ctx<'_> {
         let image = match self.open(&spec, None)? {
             Ok(i) => i,
             Err(BackendErrorKind::NotFound) => {
-                self.noted(Stage::Delete, subject, Reason::Note { text: format!("{spec} no longer exists in the backend") });
+                self.noted(
+                    Stage::Delete,
+                    subject,
+                    Reason::Note { text: format!("{spec} no longer exists in the backend") },
+                );
                 return Ok(());
             }
             Err(k) => return raise(ErrorClass::Rbd(k), format!("open {spec}: {k}")),
@@ -225,7 +247,8 @@ impl Ctx<'_> {
         }
         let parent = self.clone_info(&spec, clone_snap.as_deref())?;
         if clone_snap.is_some() {
-            return self.rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
+            return self
+                .rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
         }
         let attempts = self.retry_attempts()?;
         let mut removed = false;
@@ -240,7 +263,10 @@ impl Ctx<'_> {
             }
         }
         if !removed {
-            return raise(ErrorClass::VolumeIsBusy, format!("ImageBusy error raised while deleting rbd volume ({})", spec.name));
+            return raise(
+                ErrorClass::VolumeIsBusy,
+                format!("ImageBusy error raised while deleting rbd volume ({})", spec.name),
+            );
         }
         if let Some((_p, parent, parent_snap)) = parent {
             self.delete_clone_parent_refs(&parent, &parent_snap)?;

@@ -1,6 +1,8 @@
 //! The volume manager's create flow (`volume/manager.py: create_volume` and
 //! `volume/flows/manager/create_volume.py`), MGR-1..12.
 
+use std::sync::Arc;
+
 use crate::explain::{Reason, Stage, Subject};
 use crate::model::{Volume, VolumeStatus};
 use crate::plan::{DbWrite, ErrorClass, Operation, Source, VolumeUpdate};
@@ -19,6 +21,16 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
         Some(v) => v,
         None => return raise(ErrorClass::VolumeNotFound, format!("Volume {id} could not be found.")),
     };
+    // `_update_allocated_capacity` reads the pool of the volume's host
+    // before the flow runs: no host is InvalidVolume, status untouched.
+    if volume.host.is_none() {
+        ctx.rejected(
+            Stage::Checks,
+            Subject::Volume { volume_id: id },
+            Reason::Note { text: "the volume has no host (it was never scheduled)".into() },
+        );
+        return raise(ErrorClass::InvalidVolume, "Invalid volume: volume is not assigned to a host");
+    }
     let operation = ctx.req.operation.clone();
     match create_from_spec(ctx, &volume, &operation) {
         Ok(()) => {
@@ -27,7 +39,11 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Available), ..Default::default() })
         }
         Err(Exc::Raise(r)) => {
-            ctx.rejected(Stage::Finish, Subject::Volume { volume_id: id }, Reason::Raised { error: r.class, message: r.message.clone() });
+            ctx.rejected(
+                Stage::Finish,
+                Subject::Volume { volume_id: id },
+                Reason::Raised { error: r.class, message: r.message.clone() },
+            );
             let current = current(ctx, &volume)?;
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
             Err(Exc::Raise(r))
@@ -37,8 +53,8 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
 }
 
 /// The row as the plan has left it so far.
-pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Volume> {
-    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| volume.clone()))
+pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Arc<Volume>> {
+    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| Arc::new(volume.clone())))
 }
 
 /// Records an update of volume columns (only those that change).
@@ -74,7 +90,7 @@ pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) 
 enum Spec<'a> {
     Raw,
     Snap(crate::model::SnapshotId),
-    SourceVol(Box<Volume>),
+    SourceVol(Arc<Volume>),
     Image(super::image::ImageLocation<'a>, &'a crate::model::Image, crate::model::ImageId),
 }
 
@@ -94,7 +110,7 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
         Spec::Snap(sid)
     } else if let Some(src_id) = source_volid {
         match ctx.db.volume(&src_id)? {
-            Some(v) => Spec::SourceVol(Box::new(v)),
+            Some(v) => Spec::SourceVol(v),
             None => return raise(ErrorClass::VolumeNotFound, format!("Volume {src_id} could not be found.")),
         }
     } else if let Operation::CreateFromImage { image_id } = operation {
@@ -117,13 +133,18 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
             // MGR-8
             let snapshot = match ctx.db.snapshot(&snapshot_id)? {
                 Some(s) => s,
-                None => return raise(ErrorClass::SnapshotNotFound, format!("Snapshot {snapshot_id} could not be found.")),
+                None => {
+                    return raise(ErrorClass::SnapshotNotFound, format!("Snapshot {snapshot_id} could not be found."))
+                }
             };
             // Snapshot.volume_name needs the snapshot's volume.
             let snap_volume = match ctx.db.volume(&snapshot.volume_id)? {
                 Some(v) => v,
                 None => {
-                    return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", snapshot.volume_id))
+                    return raise(
+                        ErrorClass::VolumeNotFound,
+                        format!("Volume {} could not be found.", snapshot.volume_id),
+                    )
                 }
             };
             ctx.source = Some(Source::Snapshot { snapshot_id: snapshot_id.clone() });
@@ -150,7 +171,9 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
             }
             Ok(())
         }
-        Spec::Image(location, image, image_id) => super::image::create_from_image(ctx, volume, &image_id, location, image),
+        Spec::Image(location, image, image_id) => {
+            super::image::create_from_image(ctx, volume, &image_id, location, image)
+        }
     }
 }
 
@@ -159,18 +182,22 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
 /// leaves the driver uninitialised otherwise).
 fn driver_initialized(ctx: &mut Ctx<'_>) -> Flow<()> {
     let pool = ctx.rbd_pool();
-    let ok = !pool.is_empty() && !ctx.cfg.backend.rbd_cluster_name.is_empty() && match ctx.rados(&pool) {
-        Ok(()) => true,
-        Err(Exc::Raise(_)) => false,
-        Err(e) => return Err(e),
-    };
+    let ok = !pool.is_empty()
+        && !ctx.cfg.backend.rbd_cluster_name.is_empty()
+        && match ctx.rados(&pool) {
+            Ok(()) => true,
+            Err(Exc::Raise(_)) => false,
+            Err(e) => return Err(e),
+        };
     if ok {
         return Ok(());
     }
     ctx.rejected(
         Stage::Checks,
         Subject::Path,
-        Reason::Note { text: format!("the RBD driver is not initialised: it cannot connect to the cluster or open pool {pool:?}") },
+        Reason::Note {
+            text: format!("the RBD driver is not initialised: it cannot connect to the cluster or open pool {pool:?}"),
+        },
     );
     raise(ErrorClass::DriverNotInitialized, "Volume driver not ready.")
 }

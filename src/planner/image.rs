@@ -1,13 +1,12 @@
 //! Volumes from images: `_create_from_image` and everything it calls
 //! (IMG-1..8, CIV-1..7, CACHE-1..8, DL-1..8 of `../shared/cinder-rules.md`).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
 use crate::error::BackendErrorKind;
 use crate::explain::{Reason, Stage, Subject, Verdict};
 use crate::facts::CacheLocation;
-use crate::location::{CinderLocation, CinderLocationError};
+use crate::location::CinderLocationError;
 use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Volume, VolumeStatus, GIB};
 use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, Source, VolumeUpdate};
 
@@ -65,10 +64,9 @@ fn get_location<'a>(ctx: &mut Ctx<'a>, image_id: &ImageId) -> Flow<ImageLocation
         Err(k) => return raise(ErrorClass::ImageNotFound, format!("Glance failed for {image_id}: {k}")),
     };
     match image.direct_url.as_deref() {
-        Some(d) if !d.is_empty() => Ok(ImageLocation {
-            direct_url: Some(d),
-            locations: image.locations.as_deref().unwrap_or(&[]),
-        }),
+        Some(d) if !d.is_empty() => {
+            Ok(ImageLocation { direct_url: Some(d), locations: image.locations.as_deref().unwrap_or(&[]) })
+        }
         _ => Ok(ImageLocation { direct_url: None, locations: &[] }),
     }
 }
@@ -99,10 +97,11 @@ pub(crate) fn create_from_image(
     // IMG-2: up-front virtual size check.
     if let Some(vs) = image.virtual_size.filter(|v| v.0 != 0) {
         if let Err(e) = check_virtual_size(vs, volume.size, image_id) {
-            ctx.rejected(Stage::Checks, Subject::Image { image_id: image_id.clone() }, Reason::ImageTooLarge {
-                virtual_size: vs,
-                volume_size: volume.size,
-            });
+            ctx.rejected(
+                Stage::Checks,
+                Subject::Image { image_id: image_id.clone() },
+                Reason::ImageTooLarge { virtual_size: vs, volume_size: volume.size },
+            );
             return Err(e);
         }
     }
@@ -183,25 +182,22 @@ fn glance_metadata(image: &Image) -> BTreeMap<String, String> {
 
 /// `RBDDriver.clone_image` (RBD-9..11).
 fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocation<'_>, image: &Image) -> Flow<bool> {
-    // Only the list's URLs when it is non-empty; else the direct URL.
-    let urls: Vec<Option<&str>> = if !location.locations.is_empty() {
-        location.locations.iter().map(|l| l.url.as_deref()).collect()
-    } else {
-        vec![location.direct_url]
-    };
-    for (index, url) in urls.iter().enumerate() {
-        let subject = Subject::Location { index, url: url.map(Arc::from) };
-        let Some(url) = url.filter(|u| !u.is_empty()) else {
-            ctx.rejected(Stage::DriverClone, subject, Reason::NoLocation);
+    let candidates = ctx.memo.driver_candidates(&image.id, location.direct_url, location.locations);
+    for (index, cand) in candidates.iter().enumerate() {
+        let subject = || Subject::Location { index, url: cand.url.clone() };
+        let Some(parsed) = &cand.parsed else {
+            if ctx.tracing() {
+                ctx.rejected(Stage::DriverClone, subject(), Reason::NoLocation);
+            }
             continue;
         };
-        if let Some(loc) = ctx.is_cloneable(url, image, &subject)? {
-            ctx.chosen(Stage::DriverClone, subject);
+        if let Some(loc) = ctx.is_cloneable(parsed, image, &subject)? {
+            ctx.chosen(Stage::DriverClone, subject());
             ctx.rbd_clone(volume, &loc.pool, &loc.image, &loc.snapshot)?;
             ctx.rbd_resize(volume, None)?;
             ctx.path = Some(CreatePath::DriverClone);
             ctx.source = Some(Source::RbdLocation {
-                url: url.to_owned(),
+                url: cand.url.as_deref().unwrap_or_default().to_owned(),
                 pool: loc.pool.clone(),
                 image: loc.image.clone(),
                 snap: loc.snapshot.clone(),
@@ -209,45 +205,37 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             return Ok(true);
         }
     }
-    if urls.is_empty() {
-        ctx.skipped(Stage::DriverClone, Reason::NoLocation);
-    }
     Ok(false)
 }
 
 // ------------------------------------------------------------------ image-volume clone
 
-/// `_extract_cinder_ids` over the candidate URL set (CIV-3, CIV-4). The ids
-/// in a stable order, and the trace entries for rejected URLs.
-fn extract_cinder_ids(ctx: &mut Ctx<'_>, location: &ImageLocation<'_>) -> Flow<Vec<crate::model::VolumeId>> {
-    // {direct_url} ∪ {loc.url}: a set in upstream, so order is not
-    // observable; keep first occurrence for a stable trace.
-    let mut seen = BTreeSet::new();
-    let mut urls: Vec<(Option<usize>, &str)> = Vec::new();
-    let all = std::iter::once((None, location.direct_url))
-        .chain(location.locations.iter().enumerate().map(|(i, l)| (Some(i), l.url.as_deref())));
-    for (i, u) in all {
-        if let Some(u) = u {
-            if !u.is_empty() && seen.insert(u) {
-                urls.push((i, u));
-            }
-        }
-    }
-    let mut ids = Vec::new();
-    for (index, url) in urls {
-        let subject = match index {
-            Some(index) => Subject::Location { index, url: Some(Arc::from(url)) },
-            None => Subject::DirectUrl { url: Arc::from(url) },
+/// `_extract_cinder_ids` over the candidate URL set (CIV-3, CIV-4): the
+/// ids, with the rejected URLs recorded in the trace. A URL whose split
+/// raises ends the flow with `ValueError`.
+fn extract_cinder_ids(
+    ctx: &mut Ctx<'_>,
+    image: &Image,
+    location: &ImageLocation<'_>,
+) -> Flow<Vec<crate::model::VolumeId>> {
+    let candidates = ctx.memo.cinder_candidates(&image.id, location.direct_url, location.locations);
+    let mut ids = Vec::with_capacity(candidates.len());
+    for cand in candidates.iter() {
+        let subject = || match cand.index {
+            Some(index) => Subject::Location { index, url: Some(cand.url.clone()) },
+            None => Subject::DirectUrl { url: cand.url.clone() },
         };
-        match CinderLocation::parse(url) {
-            Ok(l) => ids.push(l.volume_id),
+        match &cand.parsed {
+            Ok(l) => ids.push(l.volume_id.clone()),
             Err(CinderLocationError::NotCinder { .. }) => {}
             Err(CinderLocationError::MalformedId { id }) => {
-                ctx.rejected(Stage::ImageVolumeClone, subject, Reason::MalformedVolumeId { id });
+                if ctx.tracing() {
+                    ctx.rejected(Stage::ImageVolumeClone, subject(), Reason::MalformedVolumeId { id: id.clone() });
+                }
             }
             Err(CinderLocationError::InvalidUrl { message }) => {
-                ctx.rejected(Stage::ImageVolumeClone, subject, Reason::UnparseableUrl { message: message.clone() });
-                return raise(ErrorClass::ValueError, message);
+                ctx.rejected(Stage::ImageVolumeClone, subject(), Reason::UnparseableUrl { message: message.clone() });
+                return raise(ErrorClass::ValueError, message.clone());
             }
         }
     }
@@ -270,7 +258,7 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         );
         return Ok(false);
     }
-    let ids = extract_cinder_ids(ctx, location)?;
+    let ids = extract_cinder_ids(ctx, image, location)?;
     if ids.is_empty() {
         ctx.skipped(Stage::ImageVolumeClone, Reason::NothingUsable);
         return Ok(false);
@@ -325,7 +313,11 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             ctx.rejected(
                 Stage::ImageVolumeClone,
                 subject,
-                Reason::OwnerMismatch { image_owner: owner.clone(), project: volume.project_id.clone(), tagged_owner: tagged },
+                Reason::OwnerMismatch {
+                    image_owner: owner.clone(),
+                    project: volume.project_id.clone(),
+                    tagged_owner: tagged,
+                },
             );
             continue;
         }
@@ -354,7 +346,6 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     };
     ctx.chosen(Stage::ImageVolumeClone, Subject::Volume { volume_id: image_volume.id.clone() });
     // CIV-7: clone; Cinder exceptions fall back, others propagate.
-    let mark = ctx.step_count();
     match ctx.rbd_create_cloned_volume(volume, &image_volume) {
         Ok(()) => {
             ctx.path = Some(CreatePath::ImageVolumeClone);
@@ -362,7 +353,6 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             Ok(true)
         }
         Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
-            let _ = mark;
             ctx.rejected(
                 Stage::ImageVolumeClone,
                 Subject::Volume { volume_id: image_volume.id.clone() },
@@ -389,7 +379,12 @@ fn cache_filters(volume: &Volume, clone_across_pools: bool) -> CacheLocation {
 
 /// `ImageVolumeCache.get_entry` (CACHE-2, CACHE-3): the most recently used
 /// matching entry (touched), after evicting it if stale.
-fn cache_get_entry(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image, clone_across_pools: bool) -> Flow<Option<CacheEntry>> {
+fn cache_get_entry(
+    ctx: &mut Ctx<'_>,
+    volume: &Volume,
+    image: &Image,
+    clone_across_pools: bool,
+) -> Flow<Option<CacheEntry>> {
     let loc = cache_filters(volume, clone_across_pools);
     let rows = ctx.db.cache_entries_of_image(&image.id)?;
     let entry = rows.into_iter().find(|e| super::db::location_matches(&loc, e));
@@ -472,7 +467,12 @@ fn create_from_image_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image) ->
 }
 
 /// `_create_from_image_cache_or_download` (CACHE-5).
-fn create_from_image_cache_or_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image, update_cache: bool) -> Flow<()> {
+fn create_from_image_cache_or_download(
+    ctx: &mut Ctx<'_>,
+    volume: &Volume,
+    image: &Image,
+    update_cache: bool,
+) -> Flow<()> {
     // 1. Free space in the conversion directory (also before cache hits).
     ctx.path = Some(if update_cache { CreatePath::CacheMissDownload } else { CreatePath::Download });
     ctx.source = Some(Source::Glance { image_id: image.id.clone() });
@@ -481,13 +481,17 @@ fn create_from_image_cache_or_download(ctx: &mut Ctx<'_>, volume: &Volume, image
         return raise(ErrorClass::TypeError, "'<=' not supported between instances of 'int' and 'NoneType'");
     };
     if free <= size.0 {
-        ctx.rejected(Stage::Download, Subject::Image { image_id: image.id.clone() }, Reason::NoConversionSpace {
-            free: Bytes(free),
-            needed: size,
-        });
+        ctx.rejected(
+            Stage::Download,
+            Subject::Image { image_id: image.id.clone() },
+            Reason::NoConversionSpace { free: Bytes(free), needed: size },
+        );
         return raise(
             ErrorClass::ImageTooBig,
-            format!("Image {} size exceeded available disk space: There is no space on {free} to convert image.", image.id),
+            format!(
+                "Image {} size exceeded available disk space: There is no space on {free} to convert image.",
+                image.id
+            ),
         );
     }
 
@@ -502,10 +506,14 @@ fn create_from_image_cache_or_download(ctx: &mut Ctx<'_>, volume: &Volume, image
                 Ok(c) => cloned = c,
                 Err(Exc::Raise(r)) if r.class == ErrorClass::SnapshotLimitReached => return Err(Exc::Raise(r)),
                 Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
-                    ctx.rejected(Stage::ImageCache, Subject::Path, Reason::Raised {
-                        error: r.class,
-                        message: format!("{} (upstream downloads instead)", r.message),
-                    });
+                    ctx.rejected(
+                        Stage::ImageCache,
+                        Subject::Path,
+                        Reason::Raised {
+                            error: r.class,
+                            message: format!("{} (upstream downloads instead)", r.message),
+                        },
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -542,10 +550,26 @@ fn create_from_image_cache_or_download(ctx: &mut Ctx<'_>, volume: &Volume, image
         }
         Ok(())
     };
-    let result = body(ctx);
-    if let Err(Exc::Raise(_)) = &result {
+    let mut result = body(ctx);
+    if let Err(Exc::Raise(r)) = &result {
+        // except Exception: volume_glance_metadata_get raises
+        // GlanceMetadataNotFound when the volume has none, which replaces the
+        // exception in flight.
         if ctx.db.has_glance_metadata(&volume.id) {
             ctx.db_write(DbWrite::DeleteGlanceMetadata { volume_id: volume.id.clone() })?;
+        } else {
+            ctx.rejected(
+                Stage::Download,
+                Subject::Path,
+                Reason::Raised {
+                    error: r.class,
+                    message: format!("{} (masked: the volume has no glance metadata to clean up)", r.message),
+                },
+            );
+            result = raise(
+                ErrorClass::GlanceMetadataNotFound,
+                format!("Glance metadata for volume {} cannot be found.", volume.id),
+            );
         }
     }
     if let Err(Exc::Need(_) | Exc::Inconsistent(_)) = &result {
@@ -577,14 +601,19 @@ fn verify_signature(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image) -> Flow<(
         ["img_signature", "img_signature_hash_method", "img_signature_certificate_uuid", "img_signature_key_type"];
     let present = KEYS.iter().filter(|k| image.properties.contains_key(**k)).count();
     if present != 0 && present != KEYS.len() {
-        return raise(ErrorClass::InvalidSignatureImage, format!("Signature metadata is incomplete for image {}", image.id));
+        return raise(
+            ErrorClass::InvalidSignatureImage,
+            format!("Signature metadata is incomplete for image {}", image.id),
+        );
     }
     if present == KEYS.len() {
         // Real verification needs the key manager and the image data; the
         // executor's image service reports a verification failure.
-        ctx.noted(Stage::Download, Subject::Image { image_id: image.id.clone() }, Reason::Note {
-            text: "image signature will be verified".into(),
-        });
+        ctx.noted(
+            Stage::Download,
+            Subject::Image { image_id: image.id.clone() },
+            Reason::Note { text: "image signature will be verified".into() },
+        );
     }
     let mut m = BTreeMap::new();
     m.insert("signature_verified".to_owned(), if present == KEYS.len() { "True" } else { "False" }.to_owned());
@@ -599,8 +628,17 @@ fn create_from_image_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image,
     set_volume(ctx, &vol, VolumeUpdate { status: Some(VolumeStatus::Downloading), ..Default::default() })?;
     let copy = |ctx: &mut Ctx<'_>| -> Flow<()> {
         let vol = current(ctx, volume)?;
-        // fetch_to_volume_format
         let disk_format = image.disk_format().to_owned();
+        // The image data is fetched as the driver's copy starts.
+        ctx.push_step(
+            Action::DownloadImage {
+                image_id: image.id.clone(),
+                expect: DownloadExpectation { size: file_size, disk_format: disk_format.clone() },
+            },
+            Vec::new(),
+            true,
+        );
+        // fetch_to_volume_format
         if ctx.cfg.image_conversion_disable && disk_format != "raw" {
             return raise(
                 ErrorClass::ImageConversionNotAllowed,
@@ -610,17 +648,12 @@ fn create_from_image_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image,
         if image.container_format.as_deref() == Some("compressed") && !ctx.cfg.allow_compression_on_image_upload {
             return raise(
                 ErrorClass::ImageUnacceptable,
-                format!("Image {} is unacceptable: Image compression disallowed, but container_format is compressed.", image.id),
+                format!(
+                    "Image {} is unacceptable: Image compression disallowed, but container_format is compressed.",
+                    image.id
+                ),
             );
         }
-        ctx.push_step(
-            Action::DownloadImage {
-                image_id: image.id.clone(),
-                expect: DownloadExpectation { size: file_size, disk_format: disk_format.clone() },
-            },
-            Vec::new(),
-            true,
-        );
         if image.container_format.as_deref() == Some("compressed") {
             return raise(
                 ErrorClass::ImageUnacceptable,
@@ -643,7 +676,10 @@ fn create_from_image_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image,
         {
             Err(Exc::Raise(r))
         }
-        Err(Exc::Raise(r)) => Err(Exc::Raise(Raised::new(ErrorClass::ImageCopyFailure, format!("Failed to copy image to volume: {}", r.message)))),
+        Err(Exc::Raise(r)) => Err(Exc::Raise(Raised::new(
+            ErrorClass::ImageCopyFailure,
+            format!("Failed to copy image to volume: {}", r.message),
+        ))),
         Err(e) => Err(e),
     }
 }
@@ -678,10 +714,14 @@ fn create_image_cache_volume_entry(ctx: &mut Ctx<'_>, volume: &Volume, image: &I
     })();
     match result {
         Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
-            ctx.rejected(Stage::ImageCache, Subject::Path, Reason::Raised {
-                error: r.class,
-                message: format!("{} (no cache entry; the create goes on)", r.message),
-            });
+            ctx.rejected(
+                Stage::ImageCache,
+                Subject::Path,
+                Reason::Raised {
+                    error: r.class,
+                    message: format!("{} (no cache entry; the create goes on)", r.message),
+                },
+            );
             if let Some(iv) = image_volume {
                 manager_delete_volume(ctx, &iv)?;
             }
@@ -706,7 +746,9 @@ fn ensure_space(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<bool> {
     let mut entries = ctx.db.cache_entries_at(&loc)?;
     let mut count = entries.len() as i128 + 1;
     let mut size: i128 = entries.iter().map(|e| e.size.0 as i128).sum::<i128>() + volume.size.0 as i128;
-    let over = |size: i128, count: i128| (max_gb > 0 && size > i128::from(max_gb)) || (max_count > 0 && count > i128::from(max_count));
+    let over = |size: i128, count: i128| {
+        (max_gb > 0 && size > i128::from(max_gb)) || (max_count > 0 && count > i128::from(max_count))
+    };
     while over(size, count) {
         let Some(entry) = entries.pop() else { break };
         ctx.rejected(Stage::ImageCache, Subject::Volume { volume_id: entry.volume_id.clone() }, Reason::EvictedForRoom);
@@ -724,7 +766,8 @@ fn ensure_space(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<bool> {
 /// `VolumeManager._clone_image_volume`: a new volume row in the internal
 /// tenant, created through the manager as a clone of `volume`.
 fn clone_image_volume_for_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image) -> Flow<Option<Volume>> {
-    let (project, user) = ctx.cfg.internal_tenant().map(|(p, u)| (p.to_owned(), u.to_owned())).expect("checked by the caller");
+    let (project, user) =
+        ctx.cfg.internal_tenant().map(|(p, u)| (p.to_owned(), u.to_owned())).expect("checked by the caller");
     let id = ctx.fresh_volume_id()?;
     let mut iv = volume.clone();
     iv.id = id.clone();
@@ -740,9 +783,13 @@ fn clone_image_volume_for_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Imag
     iv.metadata = volume.metadata.clone();
     iv.admin_metadata = BTreeMap::new();
     ctx.db_write(DbWrite::CreateVolume { volume: Box::new(iv.clone()) })?;
-    ctx.noted(Stage::ImageCache, Subject::Volume { volume_id: id.clone() }, Reason::Note {
-        text: format!("new image volume image-{} in the internal tenant, cloned from the new volume", image.id),
-    });
+    ctx.noted(
+        Stage::ImageCache,
+        Subject::Volume { volume_id: id.clone() },
+        Reason::Note {
+            text: format!("new image volume image-{} in the internal tenant, cloned from the new volume", image.id),
+        },
+    );
     // manager.create_volume(ctx, image_volume, allow_reschedule=False): a
     // source_vol create.
     let created = match ctx.rbd_create_cloned_volume(&iv, volume) {
@@ -763,12 +810,13 @@ fn clone_image_volume_for_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Imag
         Err(e) => Err(e),
     };
     match created {
-        Ok(()) => Ok(Some(current(ctx, &iv)?)),
+        Ok(()) => Ok(Some((*current(ctx, &iv)?).clone())),
         Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
-            ctx.rejected(Stage::ImageCache, Subject::Volume { volume_id: id }, Reason::Raised {
-                error: r.class,
-                message: format!("{} (the image volume is deleted)", r.message),
-            });
+            ctx.rejected(
+                Stage::ImageCache,
+                Subject::Volume { volume_id: id },
+                Reason::Raised { error: r.class, message: format!("{} (the image volume is deleted)", r.message) },
+            );
             manager_delete_volume(ctx, &iv)?;
             Ok(None)
         }
@@ -782,9 +830,13 @@ fn manager_delete_volume(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<()> {
     match ctx.rbd_delete_volume(volume) {
         Ok(()) => ctx.db_write(DbWrite::DeleteVolumeRow { volume_id: volume.id.clone() }),
         Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
-            ctx.decide(Stage::ImageCache, Subject::Volume { volume_id: volume.id.clone() }, Verdict::Noted {
-                what: Reason::Raised { error: r.class, message: format!("{} (left in error_deleting)", r.message) },
-            });
+            ctx.decide(
+                Stage::ImageCache,
+                Subject::Volume { volume_id: volume.id.clone() },
+                Verdict::Noted {
+                    what: Reason::Raised { error: r.class, message: format!("{} (left in error_deleting)", r.message) },
+                },
+            );
             Ok(())
         }
         Err(e) => Err(e),

@@ -27,14 +27,16 @@ mod db;
 mod delete;
 mod flow;
 mod image;
+mod memo;
 mod rbd_driver;
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError};
-use crate::facts::{Facts, Need};
+use crate::facts::{Fact, Facts, Need};
 use crate::model::{Timestamp, VolumeId};
 use crate::plan::{Operation, Plan};
+use memo::Memo;
 
 pub(crate) use ctx::{Ctx, Exc};
 pub use db::location_matches as cache_location_matches;
@@ -137,7 +139,9 @@ pub enum PlanError {
     InconsistentFacts(String),
 }
 
-/// Decides how to carry out `request`. See the [module docs](self).
+/// Decides how to carry out `request` from `facts`, in one call. See the
+/// [module docs](self); [`Planner`] does the same across rounds of fact
+/// gathering without repeating work.
 ///
 /// ```
 /// use cinder_flow::config::Config;
@@ -151,13 +155,30 @@ pub enum PlanError {
 ///     volume_id: VolumeId::from("11111111-1111-4111-8111-111111111111"),
 ///     now: Timestamp::EPOCH,
 /// };
-/// // With no facts, the planner first asks for the volume row.
+/// // With no facts, the planner first asks for the volume row (and other
+/// // facts every create needs).
 /// let first = plan(&request, &Facts::new(), &Config::default(), &Policy::faithful()).unwrap();
 /// assert!(matches!(first, Planning::NeedFacts(needs) if matches!(needs[0], Need::Volume { .. })));
 /// ```
 pub fn plan(request: &Request, facts: &Facts, config: &Config, policy: &Policy) -> Result<Planning, PlanError> {
     config.validate()?;
-    let mut ctx = Ctx::new(request, facts, config, policy);
+    let memo = Memo::default();
+    let needs = prelude(request, facts, config, &memo);
+    if !needs.is_empty() {
+        return Ok(Planning::NeedFacts(needs));
+    }
+    run(request, facts, config, policy, &memo, false)
+}
+
+fn run(
+    request: &Request,
+    facts: &Facts,
+    config: &Config,
+    policy: &Policy,
+    memo: &Memo,
+    dry: bool,
+) -> Result<Planning, PlanError> {
+    let mut ctx = Ctx::new(request, facts, config, policy, memo, dry);
     let result = match &request.operation {
         Operation::DeleteVolume => delete::delete_volume(&mut ctx),
         _ => flow::create_volume(&mut ctx),
@@ -167,5 +188,189 @@ pub fn plan(request: &Request, facts: &Facts, config: &Config, policy: &Policy) 
         Err(Exc::Need(needs)) => Ok(Planning::NeedFacts(needs)),
         Err(Exc::Raise(raised)) => Ok(Planning::Done(Box::new(ctx.finish(Some(raised))))),
         Err(Exc::Inconsistent(why)) => Err(PlanError::InconsistentFacts(why)),
+    }
+}
+
+/// Facts every plan of this kind reads, asked for together up front so that
+/// gathering takes few rounds (the flow itself would ask for them one at a
+/// time). Only missing facts are listed; reading them has no side effects.
+fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Vec<Need> {
+    let mut needs = Vec::new();
+    let mut want = |need: Need, known: bool| {
+        if !known && !needs.contains(&need) {
+            needs.push(need);
+        }
+    };
+    let pool = config.backend.rbd_pool.clone();
+    let is_create = !matches!(request.operation, Operation::DeleteVolume);
+    want(Need::Volume { volume_id: request.volume_id.clone() }, facts.volumes.contains_key(&request.volume_id));
+    want(Need::Cluster, facts.cluster.is_some());
+    let cluster_up = matches!(facts.cluster, Some(Ok(_)));
+    if cluster_up && !pool.is_empty() {
+        want(Need::Pool { pool: pool.clone() }, facts.pools.contains_key(&pool));
+    }
+    if is_create {
+        want(Need::Capabilities, facts.capabilities.is_some());
+        want(Need::Host, facts.host.is_some());
+    }
+    match &request.operation {
+        Operation::CreateFromImage { image_id } => {
+            want(Need::ImageLocations { image_id: image_id.clone() }, facts.image_locations.contains_key(image_id));
+            want(Need::Image { image_id: image_id.clone() }, facts.images.contains_key(image_id));
+        }
+        Operation::CreateFromSnapshot { snapshot_id } => {
+            want(Need::Snapshot { snapshot_id: snapshot_id.clone() }, facts.snapshots.contains_key(snapshot_id));
+        }
+        Operation::CreateClonedVolume { source_volid } => {
+            want(Need::Volume { volume_id: source_volid.clone() }, facts.volumes.contains_key(source_volid));
+        }
+        _ => {}
+    }
+    // Second stage: what those rows point at.
+    let pool_up = cluster_up && facts.pools.get(&pool) == Some(&true);
+    let image_of = |volume: &crate::model::Volume| crate::rbd::ImageSpec::new(pool.clone(), volume.rbd_name());
+    if let Some(Some(target)) = facts.volumes.get(&request.volume_id) {
+        if is_create {
+            want(
+                Need::VolumeType { name: target.volume_type.clone() },
+                facts.volume_types.contains_key(&target.volume_type),
+            );
+        }
+        if pool_up {
+            let spec = image_of(target);
+            want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+        }
+        if let Operation::CreateFromImage { image_id } = &request.operation {
+            image_prelude(&mut want, image_id, target, facts, config, memo);
+        }
+    }
+    match &request.operation {
+        Operation::CreateFromSnapshot { snapshot_id } => {
+            if let Some(Some(snap)) = facts.snapshots.get(snapshot_id) {
+                want(Need::Volume { volume_id: snap.volume_id.clone() }, facts.volumes.contains_key(&snap.volume_id));
+                if let (true, Some(Some(v))) = (pool_up, facts.volumes.get(&snap.volume_id)) {
+                    let spec = image_of(v);
+                    want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+                }
+            }
+        }
+        Operation::CreateClonedVolume { source_volid } => {
+            if let (true, Some(Some(v))) = (pool_up, facts.volumes.get(source_volid)) {
+                let spec = image_of(v);
+                want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+            }
+        }
+        _ => {}
+    }
+    needs
+}
+
+/// Prelude of volumes from images: the image-volume rows of `cinder://`
+/// locations and the image's cache entries, when those paths can run.
+fn image_prelude(
+    want: &mut impl FnMut(Need, bool),
+    image_id: &crate::model::ImageId,
+    target: &crate::model::Volume,
+    facts: &Facts,
+    config: &Config,
+    memo: &Memo,
+) {
+    let Some(Ok(image)) = facts.images.get(image_id) else { return };
+    let Some(locations) = facts.image_locations.get(image_id) else { return };
+    if target.is_encrypted() {
+        return;
+    }
+    let bare_raw = image.container_format.as_deref() == Some("bare") && image.disk_format.as_deref() == Some("raw");
+    if config.direct_url_scheme_allowed("cinder") && bare_raw {
+        // Same (direct_url, locations) as get_location gives.
+        let (direct, list): (Option<&str>, &[crate::model::LocationEntry]) = match locations {
+            Ok(l) if !l.is_empty() => (None, l.as_slice()),
+            _ => match image.direct_url.as_deref() {
+                Some(d) if !d.is_empty() => (Some(d), image.locations.as_deref().unwrap_or(&[])),
+                _ => (None, &[]),
+            },
+        };
+        let mut ids: Vec<crate::model::VolumeId> = memo
+            .cinder_candidates(image_id, direct, list)
+            .iter()
+            .filter_map(|c| c.parsed.as_ref().ok().map(|l| l.volume_id.clone()))
+            .filter(|id| !facts.volumes.contains_key(id))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if !ids.is_empty() {
+            want(Need::Volumes { volume_ids: ids }, false);
+        }
+    }
+    if config.backend.image_volume_cache_enabled && config.internal_tenant().is_some() {
+        want(Need::CacheEntriesOfImage { image_id: image_id.clone() }, facts.cache_by_image.contains_key(image_id));
+    }
+}
+
+/// A planner that keeps its facts, and what it derived from them, between
+/// rounds of fact gathering.
+///
+/// Each [`Planner::plan`] first lists, in one batch, the facts every plan of
+/// the request's kind reads; once those are known it decides in a *dry*
+/// run (recording nothing) and, when the dry run needs nothing more, makes
+/// the plan. So a decision takes a handful of rounds and only the last one
+/// builds the plan and its trace.
+#[derive(Debug)]
+pub struct Planner {
+    request: Request,
+    config: Config,
+    policy: Policy,
+    facts: Facts,
+    memo: Memo,
+}
+
+impl Planner {
+    /// A planner for `request`; checks the configuration once.
+    pub fn new(request: Request, config: Config, policy: Policy) -> Result<Self, PlanError> {
+        config.validate()?;
+        Ok(Self { request, config, policy, facts: Facts::new(), memo: Memo::default() })
+    }
+
+    /// Starts from facts already known.
+    pub fn with_facts(mut self, facts: Facts) -> Self {
+        self.facts = facts;
+        self.memo = Memo::default();
+        self
+    }
+
+    /// Adds an answer.
+    pub fn learn(&mut self, fact: Fact) {
+        match &fact {
+            Fact::Image { image_id, .. } | Fact::ImageLocations { image_id, .. } => self.memo.forget(image_id),
+            _ => {}
+        }
+        self.facts.learn(fact);
+    }
+
+    /// The facts so far.
+    pub fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    /// The facts, giving up the planner.
+    pub fn into_facts(self) -> Facts {
+        self.facts
+    }
+
+    /// The request.
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+
+    /// Decides, or says what it needs.
+    pub fn plan(&self) -> Result<Planning, PlanError> {
+        let needs = prelude(&self.request, &self.facts, &self.config, &self.memo);
+        if !needs.is_empty() {
+            return Ok(Planning::NeedFacts(needs));
+        }
+        match run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, true)? {
+            Planning::NeedFacts(n) => Ok(Planning::NeedFacts(n)),
+            Planning::Done(_) => run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, false),
+        }
     }
 }

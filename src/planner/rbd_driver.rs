@@ -20,7 +20,8 @@ const FEATURE_FAST_DIFF: u64 = 16;
 /// `RBD_FEATURE_JOURNALING`
 const FEATURE_JOURNALING: u64 = 64;
 /// `RBDDriver.MULTIATTACH_EXCLUSIONS`
-const MULTIATTACH_EXCLUSIONS: u64 = FEATURE_EXCLUSIVE_LOCK | FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING;
+const MULTIATTACH_EXCLUSIONS: u64 =
+    FEATURE_EXCLUSIVE_LOCK | FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING;
 
 /// `int(math.log(bytes, 2))` for a positive size.
 pub(crate) fn order_of(bytes: u64) -> u8 {
@@ -63,11 +64,11 @@ impl Ctx<'_> {
             // `_create_encrypted_volume`: a LUKS file of the volume size is
             // built locally and `rbd import`ed (a CLI failure surfaces as
             // ProcessExecutionError).
-            self.rados(&spec.pool)?;
+            // `self._execute` (one attempt): the CLI error propagates as is.
             let size = volume.size.to_bytes();
             return match self.rbd(RbdOp::Import { image: spec, size, order })? {
                 Ok(()) => Ok(()),
-                Err(k) => raise(ErrorClass::ImageCopyFailure, format!("rbd import failed: {k}")),
+                Err(k) => raise(ErrorClass::ProcessExecutionError, format!("rbd import failed: {k}")),
             };
         }
         self.rados(&spec.pool)?;
@@ -100,9 +101,7 @@ impl Ctx<'_> {
             // mirroring (not a recorded call). Errors → ReplicationError.
             let r = self.enable_features(&spec, &[FEATURE_EXCLUSIVE_LOCK, FEATURE_JOURNALING]);
             match r {
-                Err(Exc::Raise(_)) => {
-                    return raise(ErrorClass::ReplicationError, "Failed to enable image replication")
-                }
+                Err(Exc::Raise(_)) => return raise(ErrorClass::ReplicationError, "Failed to enable image replication"),
                 other => other?,
             }
         }
@@ -137,53 +136,64 @@ impl Ctx<'_> {
 
     // ------------------------------------------------------------ clone_image (RBD-5..13)
 
-    /// `RBDDriver._is_cloneable`. `Ok(Some(location))` when cloneable;
-    /// `Ok(None)` with the reason recorded in the trace otherwise. Errors
-    /// that are not `rbd.Error` (connection, missing pool) propagate.
+    /// `RBDDriver._is_cloneable` for a location already parsed
+    /// (`_parse_location`). `Ok(Some(location))` when cloneable; `Ok(None)`
+    /// with the reason recorded in the trace otherwise. Errors that are not
+    /// `rbd.Error` (connection, missing pool) propagate.
     pub(crate) fn is_cloneable(
         &mut self,
-        url: &str,
+        parsed: &Result<RbdLocation, RbdLocationError>,
         image: &Image,
-        subject: &Subject,
+        subject: &dyn Fn() -> Subject,
     ) -> Flow<Option<RbdLocation>> {
-        let loc = match RbdLocation::parse(url) {
+        let loc = match parsed {
             Ok(l) => l,
             Err(e) => {
-                let because = match e {
-                    RbdLocationError::NotRbd => Reason::NotRbd,
-                    RbdLocationError::BlankComponent => Reason::BlankComponent,
-                    RbdLocationError::NotASnapshot { parts } => Reason::NotRbdSnapshot { parts },
-                };
-                self.rejected(Stage::DriverClone, subject.clone(), because);
+                if self.tracing() {
+                    let because = match e {
+                        RbdLocationError::NotRbd => Reason::NotRbd,
+                        RbdLocationError::BlankComponent => Reason::BlankComponent,
+                        RbdLocationError::NotASnapshot { parts } => Reason::NotRbdSnapshot { parts: *parts },
+                    };
+                    self.rejected(Stage::DriverClone, subject(), because);
+                }
                 return Ok(None);
             }
         };
         // `_get_fsid` connects through RADOSClient(self): the volume pool.
         let pool = self.rbd_pool();
         self.rados(&pool)?;
-        let ours = self.fsid()?;
-        if ours != loc.fsid {
-            self.rejected(Stage::DriverClone, subject.clone(), Reason::OtherCluster { fsid: loc.fsid.clone(), ours });
+        let ours = match self.cluster_info()? {
+            Ok(c) => &c.fsid,
+            Err(k) => {
+                return raise(ErrorClass::VolumeBackendApiException, format!("Error connecting to ceph cluster ({k})"))
+            }
+        };
+        if *ours != loc.fsid {
+            if self.tracing() {
+                let because = Reason::OtherCluster { fsid: loc.fsid.clone(), ours: ours.clone() };
+                self.rejected(Stage::DriverClone, subject(), because);
+            }
             return Ok(None);
         }
         if image.disk_format.as_deref() != Some("raw") {
             self.rejected(
                 Stage::DriverClone,
-                subject.clone(),
+                subject(),
                 Reason::NotRaw { disk_format: image.disk_format().to_owned() },
             );
             return Ok(None);
         }
         // RBDVolumeProxy(self, image, pool=pool, snapshot=snap, read_only=True)
         if let Err(Exc::Raise(r)) = self.rados(&loc.pool) {
-            self.rejected(Stage::DriverClone, subject.clone(), Reason::PoolMissing { pool: loc.pool.clone() });
+            self.rejected(Stage::DriverClone, subject(), Reason::PoolMissing { pool: loc.pool.clone() });
             return Err(Exc::Raise(r));
         }
         let spec = ImageSpec::new(loc.pool.clone(), loc.image.clone());
         match self.open(&spec, Some(&loc.snapshot))? {
-            Ok(_) => Ok(Some(loc)),
+            Ok(_) => Ok(Some(loc.clone())),
             Err(k) => {
-                self.rejected(Stage::DriverClone, subject.clone(), Reason::CannotOpen { error: k });
+                self.rejected(Stage::DriverClone, subject(), Reason::CannotOpen { error: k });
                 Ok(None)
             }
         }
@@ -268,7 +278,11 @@ impl Ctx<'_> {
 
     /// `RBDDriver._get_clone_info` (RBD-15): the parent, if the image is a
     /// Cinder clone (its parent snapshot is `<name>.clone_snap`).
-    pub(crate) fn clone_info(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Option<(String, String, String)>> {
+    pub(crate) fn clone_info(
+        &mut self,
+        spec: &ImageSpec,
+        snap: Option<&str>,
+    ) -> Flow<Option<(String, String, String)>> {
         let parent = match self.parent_info(spec, snap)? {
             Ok(p) => p,
             Err(BackendErrorKind::NotFound) => return Ok(None),
@@ -319,12 +333,12 @@ impl Ctx<'_> {
             RbdOp::Clone { parent: clone_snap.clone(), child: dest.clone(), order, features },
         ];
         for op in attempt {
-            let what = op.to_string();
+            let what = op.name();
             if let Err(k) = self.rbd(op)? {
                 self.rejected(
                     Stage::CloneVolume,
                     Subject::Volume { volume_id: src.id.clone() },
-                    Reason::CallFails { call: what.clone(), error: k },
+                    Reason::CallFails { call: what.to_owned(), error: k },
                 );
                 // The cleanup calls are not guarded: their rbd errors escape.
                 self.rbd_or_raise(RbdOp::UnprotectSnap { snap: clone_snap.clone() })?;
@@ -336,18 +350,30 @@ impl Ctx<'_> {
             }
         }
         let depth = self.clone_depth(&src_spec.name)?;
-        self.noted(Stage::CloneVolume, Subject::Volume { volume_id: src.id.clone() }, Reason::CloneDepth { depth, max: max_depth });
+        self.noted(
+            Stage::CloneVolume,
+            Subject::Volume { volume_id: src.id.clone() },
+            Reason::CloneDepth { depth, max: max_depth },
+        );
         if i64::from(depth) >= max_depth {
             if volume.use_quota {
                 // Flatten the destination (RBD-20); errors become
                 // VolumeBackendAPIException.
                 if let Err(k) = self.open(&dest, None)? {
-                    return raise(ErrorClass::VolumeBackendApiException, format!("Failed to flatten volume {dest}: {k}"));
+                    return raise(
+                        ErrorClass::VolumeBackendApiException,
+                        format!("Failed to flatten volume {dest}: {k}"),
+                    );
                 }
                 if let Err(k) = self.rbd(RbdOp::Flatten { image: dest.clone() })? {
-                    return raise(ErrorClass::VolumeBackendApiException, format!("Failed to flatten volume {dest}: {k}"));
+                    return raise(
+                        ErrorClass::VolumeBackendApiException,
+                        format!("Failed to flatten volume {dest}: {k}"),
+                    );
                 }
-                for op in [RbdOp::UnprotectSnap { snap: clone_snap.clone() }, RbdOp::RemoveSnap { snap: clone_snap.clone() }] {
+                for op in
+                    [RbdOp::UnprotectSnap { snap: clone_snap.clone() }, RbdOp::RemoveSnap { snap: clone_snap.clone() }]
+                {
                     if let Err(k) = self.rbd(op)? {
                         return raise(
                             ErrorClass::VolumeBackendApiException,
@@ -377,11 +403,20 @@ impl Ctx<'_> {
     // ------------------------------------------------------------ create_volume_from_snapshot (RBD-23..26)
 
     /// `RBDDriver.create_volume_from_snapshot`.
-    pub(crate) fn rbd_create_volume_from_snapshot(&mut self, volume: &Volume, snapshot: &Snapshot, snap_volume: &Volume) -> Flow<()> {
+    pub(crate) fn rbd_create_volume_from_snapshot(
+        &mut self,
+        volume: &Volume,
+        snapshot: &Snapshot,
+        snap_volume: &Volume,
+    ) -> Flow<()> {
         let pool = self.rbd_pool();
         self.rbd_clone(volume, &pool, &snap_volume.rbd_name(), &snapshot.rbd_name())?;
         if volume.use_quota && self.cfg.backend.rbd_flatten_volume_from_snapshot {
-            self.noted(Stage::FromSnapshot, Subject::Volume { volume_id: volume.id.clone() }, Reason::FlattenConfigured);
+            self.noted(
+                Stage::FromSnapshot,
+                Subject::Volume { volume_id: volume.id.clone() },
+                Reason::FlattenConfigured,
+            );
             // _flatten → _do_flatten: ImageNotFound is ignored.
             let spec = self.volume_spec(volume);
             self.rados(&pool)?;
@@ -440,9 +475,16 @@ impl Ctx<'_> {
         }
         let spec = self.volume_spec(volume);
         let order = self.chunk_order();
-        match self.rbd(RbdOp::Import { image: spec, size: file_size, order })? {
-            Ok(()) => {}
-            Err(k) => return raise(ErrorClass::ImageCopyFailure, format!("rbd import failed: {k}")),
+        // `_try_execute`: `num_shell_tries` attempts of the CLI.
+        let tries = self.cfg.backend.num_shell_tries.max(1);
+        for attempt in 1..=tries {
+            match self.rbd(RbdOp::Import { image: spec.clone(), size: file_size, order })? {
+                Ok(()) => break,
+                Err(k) if attempt == tries => {
+                    return raise(ErrorClass::ProcessExecutionError, format!("rbd import failed: {k}"))
+                }
+                Err(_) => {}
+            }
         }
         self.rbd_resize(volume, None)?;
         match self.setup_volume(volume) {

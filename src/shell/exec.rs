@@ -2,8 +2,8 @@
 //! not behave as the plan expected.
 
 use crate::error::{BackendError, BackendErrorKind};
-use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
 use crate::model::VolumeStatus;
+use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
 use crate::ports::DownloadedImage;
 
 use super::Backends;
@@ -114,12 +114,11 @@ async fn run(action: &Action, b: Backends<'_>, download: &mut Option<DownloadedI
         Action::DownloadImage { image_id, expect } => {
             let d = b.images.download(image_id).await?;
             if d.size != expect.size || d.detected_format != expect.disk_format {
-                return Err(BackendError::new(BackendErrorKind::Rejected, format!("download image {image_id}")).with_detail(
-                    format!(
+                return Err(BackendError::new(BackendErrorKind::Rejected, format!("download image {image_id}"))
+                    .with_detail(format!(
                         "got {} {}, planned {} {}",
                         d.detected_format, d.size, expect.disk_format, expect.size
-                    ),
-                ));
+                    )));
             }
             *download = Some(d);
             Ok(())

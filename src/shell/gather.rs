@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Fact, Facts, Need};
 use crate::plan::Plan;
-use crate::planner::{self, PlanError, Planning, Policy, Request};
+use crate::planner::{PlanError, Planner, Planning, Policy, Request};
 use crate::ports::{Driver, ImageService, VolumeDb};
 
 /// The three ports, borrowed.
@@ -67,18 +67,21 @@ pub async fn plan_from(
     request: &Request,
     config: &Config,
     policy: &Policy,
-    mut facts: Facts,
+    facts: Facts,
 ) -> Result<(Plan, Facts), GatherError> {
+    let mut planner = Planner::new(request.clone(), config.clone(), policy.clone())?.with_facts(facts);
     let mut last: Vec<Need> = Vec::new();
-    for _ in 0..MAX_ROUNDS {
-        match planner::plan(request, &facts, config, policy)? {
-            Planning::Done(p) => return Ok((*p, facts)),
+    for round in 0..MAX_ROUNDS {
+        match planner.plan()? {
+            Planning::Done(p) => return Ok((*p, planner.into_facts())),
             Planning::NeedFacts(needs) => {
                 if needs == last {
-                    return Err(GatherError::NoProgress { rounds: 0, needs });
+                    return Err(GatherError::NoProgress { rounds: round, needs });
                 }
                 for need in &needs {
-                    fetch(backends, need, &mut facts).await?;
+                    for fact in fetch(backends, need, planner.facts()).await? {
+                        planner.learn(fact);
+                    }
                 }
                 last = needs;
             }
@@ -87,7 +90,11 @@ pub async fn plan_from(
     Err(GatherError::NoProgress { rounds: MAX_ROUNDS, needs: last })
 }
 
-fn kind_or_fail<T>(r: Result<T, BackendError>, need: &Need, accept: &[BackendErrorKind]) -> Result<Result<T, BackendErrorKind>, GatherError> {
+fn kind_or_fail<T>(
+    r: Result<T, BackendError>,
+    need: &Need,
+    accept: &[BackendErrorKind],
+) -> Result<Result<T, BackendErrorKind>, GatherError> {
     match r {
         Ok(v) => Ok(Ok(v)),
         Err(e) if accept.contains(&e.kind) => Ok(Err(e.kind)),
@@ -95,45 +102,47 @@ fn kind_or_fail<T>(r: Result<T, BackendError>, need: &Need, accept: &[BackendErr
     }
 }
 
-/// Fetches one need through the ports into `facts`.
-pub async fn fetch(b: Backends<'_>, need: &Need, facts: &mut Facts) -> Result<(), GatherError> {
+/// Fetches one need through the ports: the facts that answer it. `known`
+/// lets a batch need skip what is already known.
+pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fact>, GatherError> {
     let fail = |source: BackendError| GatherError::Backend { need: need.clone(), source: Box::new(source) };
+    let mut out = Vec::new();
     match need {
         Need::Volume { volume_id } => {
             let v = b.db.volume(volume_id).await.map_err(fail)?;
-            facts.learn(Fact::Volume { volume_id: volume_id.clone(), volume: v.map(Box::new) });
+            out.push(Fact::Volume { volume_id: volume_id.clone(), volume: v.map(Box::new) });
         }
         Need::Volumes { volume_ids } => {
             let rows = b.db.volumes(volume_ids).await.map_err(fail)?;
+            let mut by_id: std::collections::BTreeMap<_, _> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
             for id in volume_ids {
-                let row = rows.iter().find(|r| &r.id == id).cloned();
-                facts.learn(Fact::Volume { volume_id: id.clone(), volume: row.map(Box::new) });
+                out.push(Fact::Volume { volume_id: id.clone(), volume: by_id.remove(id).map(Box::new) });
             }
         }
         Need::Snapshot { snapshot_id } => {
             let s = b.db.snapshot(snapshot_id).await.map_err(fail)?;
-            facts.learn(Fact::Snapshot { snapshot_id: snapshot_id.clone(), snapshot: s });
+            out.push(Fact::Snapshot { snapshot_id: snapshot_id.clone(), snapshot: s });
         }
         Need::VolumeType { name } => {
             let t = b.db.volume_type(name).await.map_err(fail)?;
-            facts.learn(Fact::VolumeType { name: name.clone(), volume_type: t });
+            out.push(Fact::VolumeType { name: name.clone(), volume_type: t });
         }
         Need::Services => {
             let services = b.db.services().await.map_err(fail)?;
-            facts.learn(Fact::Services { services });
+            out.push(Fact::Services { services });
         }
         Need::CacheEntriesOfImage { image_id } => {
             let entries = b.db.cache_entries_of_image(image_id).await.map_err(fail)?;
-            facts.learn(Fact::CacheEntriesOfImage { image_id: image_id.clone(), entries });
+            out.push(Fact::CacheEntriesOfImage { image_id: image_id.clone(), entries });
         }
         Need::CacheEntriesAt { location } => {
             let entries = b.db.cache_entries_at(location).await.map_err(fail)?;
-            facts.learn(Fact::CacheEntriesAt { location: location.clone(), entries });
+            out.push(Fact::CacheEntriesAt { location: location.clone(), entries });
         }
         Need::Image { image_id } => {
             use BackendErrorKind::*;
             let r = kind_or_fail(b.images.show(image_id).await, need, &[NotFound, PermissionDenied, Rejected])?;
-            facts.learn(Fact::Image { image_id: image_id.clone(), image: r.map(Box::new) });
+            out.push(Fact::Image { image_id: image_id.clone(), image: r.map(Box::new) });
         }
         Need::ImageLocations { image_id } => {
             use BackendErrorKind::*;
@@ -142,67 +151,69 @@ pub async fn fetch(b: Backends<'_>, need: &Need, facts: &mut Facts) -> Result<()
                 need,
                 &[NotFound, NotSupported, PermissionDenied, Rejected],
             )?;
-            facts.learn(Fact::ImageLocations { image_id: image_id.clone(), locations: r });
+            out.push(Fact::ImageLocations { image_id: image_id.clone(), locations: r });
         }
         Need::Cluster => {
             let r = kind_or_fail(b.driver.cluster_info().await, need, &[BackendErrorKind::Unavailable])?;
-            facts.learn(Fact::Cluster { cluster: r });
+            out.push(Fact::Cluster { cluster: r });
         }
         Need::Pool { pool } => {
             let exists = b.driver.pool_exists(pool).await.map_err(fail)?;
-            facts.learn(Fact::Pool { pool: pool.clone(), exists });
+            out.push(Fact::Pool { pool: pool.clone(), exists });
         }
-        Need::RbdImage { image } => fetch_image(b, need, image, facts).await?,
+        Need::RbdImage { image } => out.push(fetch_image(b, need, image).await?),
         Need::ProbeSnapshots { snaps } => {
+            let mut missing_pools = std::collections::BTreeSet::new();
             for snap in snaps {
                 let spec = snap.image_spec();
-                if !facts.rbd_images.contains_key(&spec) && facts.pools.get(&spec.pool) != Some(&false) {
-                    fetch_image(b, need, &spec, facts).await?;
-                }
-                if facts.pools.get(&spec.pool) == Some(&false) {
+                if known.pools.get(&spec.pool) == Some(&false) || missing_pools.contains(&spec.pool) {
                     break;
                 }
-                let openable = facts
-                    .rbd_images
-                    .get(&spec)
-                    .and_then(|i| i.as_ref())
-                    .is_some_and(|i| i.image.readable && i.image.snap(&snap.snap).is_some());
-                if openable {
+                let info = match known.rbd_images.get(&spec) {
+                    Some(i) => i.clone(),
+                    None => match fetch_image(b, need, &spec).await? {
+                        Fact::RbdImage { info, .. } => {
+                            let i = info.as_deref().cloned();
+                            out.push(Fact::RbdImage { image: spec.clone(), info });
+                            i
+                        }
+                        other => {
+                            missing_pools.insert(spec.pool.clone());
+                            out.push(other);
+                            break;
+                        }
+                    },
+                };
+                if info.is_some_and(|i| i.image.readable && i.image.snap(&snap.snap).is_some()) {
                     break;
                 }
             }
         }
         Need::Host => {
             let host = b.driver.host_info().await.map_err(fail)?;
-            facts.learn(Fact::Host { host });
+            out.push(Fact::Host { host });
         }
         Need::Capabilities => {
             let capabilities = b.driver.capabilities().await.map_err(fail)?;
-            facts.learn(Fact::Capabilities { capabilities });
+            out.push(Fact::Capabilities { capabilities });
         }
         Need::FreshVolumeIds { count } => {
             let mut ids = Vec::new();
-            while facts.fresh_volume_ids.len() + ids.len() < *count {
+            while known.fresh_volume_ids.len() + ids.len() < *count {
                 ids.push(b.db.new_volume_id().await.map_err(fail)?);
             }
-            facts.learn(Fact::FreshVolumeIds { ids });
+            out.push(Fact::FreshVolumeIds { ids });
         }
     }
-    Ok(())
+    Ok(out)
 }
 
-async fn fetch_image(
-    b: Backends<'_>,
-    need: &Need,
-    image: &crate::rbd::ImageSpec,
-    facts: &mut Facts,
-) -> Result<(), GatherError> {
+async fn fetch_image(b: Backends<'_>, need: &Need, image: &crate::rbd::ImageSpec) -> Result<Fact, GatherError> {
     match b.driver.image_info(image).await {
-        Ok(info) => facts.learn(Fact::RbdImage { image: image.clone(), info: info.map(Box::new) }),
+        Ok(info) => Ok(Fact::RbdImage { image: image.clone(), info: info.map(Box::new) }),
         Err(e) if e.kind == BackendErrorKind::PoolNotFound => {
-            facts.learn(Fact::Pool { pool: image.pool.clone(), exists: false })
+            Ok(Fact::Pool { pool: image.pool.clone(), exists: false })
         }
-        Err(source) => return Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
+        Err(source) => Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
     }
-    Ok(())
 }

@@ -40,6 +40,7 @@ class RbdError(Exception):
 
 
 RbdError.__name__ = RbdError.__qualname__ = 'Error'
+RbdError.__module__ = 'rbd'
 RbdOSError = _exc('OSError', RbdError)
 RBD_ERRORS = {'Error': RbdError, 'OSError': RbdOSError}
 for _name in ('ImageNotFound', 'ImageExists', 'ImageBusy',
@@ -60,7 +61,8 @@ RadosError.__module__ = 'rados'
 RadosOSError = type('OSError', (RadosError,), {'__module__': 'rados'})
 RADOS_ERRORS = {'Error': RadosError, 'OSError': RadosOSError}
 for _name in ('ObjectNotFound', 'TimedOut', 'PermissionError',
-              'ObjectExists', 'IOError', 'NoSpace', 'InterruptedOrTimeoutError'):
+              'ObjectExists', 'IOError', 'NoSpace',
+              'InterruptedOrTimeoutError'):
     RADOS_ERRORS[_name] = type(_name, (RadosOSError,), {'__module__': 'rados'})
 
 
@@ -248,12 +250,12 @@ def make_modules(cluster):
 
         def connect(self, timeout=None):
             if not cluster.reachable:
-                raise RADOS_ERRORS['TimedOut']('simulated: cluster unreachable')
+                raise RADOS_ERRORS['TimedOut']('simulated: unreachable')
             self.connected = True
 
         def open_ioctx(self, pool):
             if not cluster.reachable:
-                raise RADOS_ERRORS['TimedOut']('simulated: cluster unreachable')
+                raise RADOS_ERRORS['TimedOut']('simulated: unreachable')
             if pool not in cluster.pools:
                 raise RADOS_ERRORS['ObjectNotFound']('no pool %s' % pool)
             return Ioctx(pool)

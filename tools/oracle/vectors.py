@@ -197,6 +197,8 @@ def load_path(path):
     if os.path.isdir(path):
         files = sorted(f for f in glob.glob(os.path.join(path, '*.json'))
                        if not f.endswith('.expected.json'))
+    elif path.endswith('.expected.json'):
+        files = []      # an expected result, not a vector (e.g. via a glob)
     else:
         files = [path]
     for fname in files:
