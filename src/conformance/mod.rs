@@ -145,9 +145,17 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
         );
     }
     let vector_text = serde_json::to_string(&vector.raw).unwrap_or_default();
-    let result = replace_new_ids(Value::Object(r), &vector_text);
+    let mut result = replace_new_ids(Value::Object(r), &vector_text);
+    // Generated ids are random upstream; sort entries after naming them
+    // NEW-n so the order does not depend on the draw.
+    if let Some(Value::Array(entries)) = result.get_mut("cache_entries") {
+        let key = |e: &Value| {
+            let s = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            (s("image_id"), s("host"), s("volume_id"))
+        };
+        entries.sort_by_key(key);
+    }
     let median_us = median(&mut times);
-    let mut result = result;
     if let (Some(m), Value::Object(o)) = (median_us, &mut result) {
         o.insert("median_us".into(), json!(m));
     }

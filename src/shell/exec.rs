@@ -177,3 +177,187 @@ pub fn outcome_error(report: &Report) -> Option<ErrorClass> {
         Outcome::Failure { error, .. } => Some(*error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::error::BackendErrorKind;
+    use crate::explain::Decision;
+    use crate::model::{Bytes, VolumeId};
+    use crate::plan::{Operation, Step};
+    use crate::ports::{MockDriver, MockImageService, MockVolumeDb};
+    use crate::rbd::{ImageSpec, RbdOp};
+
+    fn snap() -> crate::rbd::SnapSpec {
+        ImageSpec::new("volumes", "volume-src").snap("volume-new.clone_snap")
+    }
+
+    fn step(op: RbdOp, expect: Expect, undo: Vec<RbdOp>) -> Step {
+        Step {
+            action: Action::Rbd { op },
+            expect,
+            undo: undo.into_iter().map(|op| Action::Rbd { op }).collect(),
+            undoable: true,
+        }
+    }
+
+    fn plan(steps: Vec<Step>, outcome: Outcome) -> Plan {
+        Plan {
+            operation: Operation::CreateClonedVolume { source_volid: VolumeId::from("src") },
+            volume_id: VolumeId::from("new"),
+            path: None,
+            source: None,
+            steps,
+            outcome,
+            trace: Vec::<Decision>::new(),
+        }
+    }
+
+    /// A driver that records calls and fails the ones `fail` says.
+    fn driver(
+        calls: Arc<Mutex<Vec<RbdOp>>>,
+        fail: impl Fn(&RbdOp) -> Option<BackendErrorKind> + Send + Sync + 'static,
+    ) -> MockDriver {
+        let mut d = MockDriver::new();
+        d.expect_apply().returning(move |op, _| {
+            calls.lock().unwrap().push(op.clone());
+            match fail(op) {
+                Some(k) => Err(BackendError::new(k, op.to_string())),
+                None => Ok(()),
+            }
+        });
+        d
+    }
+
+    fn quiet_db() -> MockVolumeDb {
+        let mut db = MockVolumeDb::new();
+        db.expect_write().returning(|_| Ok(()));
+        db
+    }
+
+    fn cow_steps() -> Vec<Step> {
+        let s = snap();
+        let child = ImageSpec::new("volumes", "volume-new");
+        vec![
+            step(RbdOp::CreateSnap { snap: s.clone() }, Expect::Ok, vec![RbdOp::RemoveSnap { snap: s.clone() }]),
+            step(RbdOp::ProtectSnap { snap: s.clone() }, Expect::Ok, vec![RbdOp::UnprotectSnap { snap: s.clone() }]),
+            step(
+                RbdOp::Clone { parent: s.clone(), child: child.clone(), order: 22, features: 1 },
+                Expect::Ok,
+                vec![RbdOp::Remove { image: child.clone() }],
+            ),
+            step(RbdOp::Resize { image: child, size: Bytes(2 << 30) }, Expect::Ok, vec![]),
+        ]
+    }
+
+    #[tokio::test]
+    async fn runs_every_step_in_order() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls.clone(), |_| None);
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let p = plan(cow_steps(), Outcome::Success);
+        let report = execute(&p, b, &ExecOptions::default()).await.unwrap();
+        assert_eq!(report.steps_run, 4);
+        let names: Vec<&str> = calls.lock().unwrap().iter().map(RbdOp::name).collect();
+        assert_eq!(names, ["create_snap", "protect_snap", "clone", "resize"]);
+    }
+
+    #[tokio::test]
+    async fn planned_failures_are_not_undone() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d =
+            driver(calls.clone(), |op| matches!(op, RbdOp::Clone { .. }).then_some(BackendErrorKind::InvalidArgument));
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let s = snap();
+        let steps = vec![step(
+            RbdOp::Clone { parent: s, child: ImageSpec::new("volumes", "volume-new"), order: 22, features: 1 },
+            Expect::Fail(BackendErrorKind::InvalidArgument),
+            vec![],
+        )];
+        let p = plan(
+            steps,
+            Outcome::Failure {
+                error: crate::plan::ErrorClass::Rbd(BackendErrorKind::InvalidArgument),
+                message: String::new(),
+            },
+        );
+        let report = execute(&p, b, &ExecOptions::default()).await.unwrap();
+        assert!(matches!(report.outcome, Outcome::Failure { .. }));
+        assert_eq!(calls.lock().unwrap().len(), 1, "nothing undone");
+    }
+
+    #[tokio::test]
+    async fn an_unexpected_failure_undoes_completed_steps_newest_first() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls.clone(), |op| matches!(op, RbdOp::Resize { .. }).then_some(BackendErrorKind::Unavailable));
+        let images = MockImageService::new();
+        let mut db = MockVolumeDb::new();
+        // The volume is marked error afterwards, as upstream's revert does.
+        db.expect_write()
+            .withf(|w| matches!(w, DbWrite::UpdateVolume { set, .. } if set.status == Some(VolumeStatus::Error)))
+            .times(1)
+            .returning(|_| Ok(()));
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let p = plan(cow_steps(), Outcome::Success);
+        let err = execute(&p, b, &ExecOptions::default()).await.unwrap_err();
+        assert_eq!(err.step, 3);
+        assert!(err.fully_undone(), "{err:?}");
+        let names: Vec<&str> = calls.lock().unwrap().iter().map(RbdOp::name).collect();
+        assert_eq!(
+            names,
+            ["create_snap", "protect_snap", "clone", "resize", "remove", "unprotect_snap", "remove_snap"]
+        );
+    }
+
+    #[tokio::test]
+    async fn undo_skips_what_a_later_step_already_did() {
+        // create_snap, protect, unprotect (the plan's own cleanup), then an
+        // unexpected failure: only remove_snap is needed.
+        let s = snap();
+        let steps = vec![
+            step(RbdOp::CreateSnap { snap: s.clone() }, Expect::Ok, vec![RbdOp::RemoveSnap { snap: s.clone() }]),
+            step(RbdOp::ProtectSnap { snap: s.clone() }, Expect::Ok, vec![RbdOp::UnprotectSnap { snap: s.clone() }]),
+            step(RbdOp::UnprotectSnap { snap: s.clone() }, Expect::Ok, vec![]),
+            step(RbdOp::Flatten { image: ImageSpec::new("volumes", "volume-new") }, Expect::Ok, vec![]),
+        ];
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls.clone(), |op| matches!(op, RbdOp::Flatten { .. }).then_some(BackendErrorKind::Busy));
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let err = execute(&plan(steps, Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
+        let undone: Vec<&str> = err
+            .undone
+            .iter()
+            .map(|u| match &u.action {
+                Action::Rbd { op } => op.name(),
+                _ => "other",
+            })
+            .collect();
+        assert_eq!(undone, ["remove_snap"]);
+    }
+
+    #[tokio::test]
+    async fn steps_that_cannot_be_undone_are_reported() {
+        let img = ImageSpec::new("volumes", "volume-old");
+        let steps = vec![
+            Step {
+                action: Action::Rbd { op: RbdOp::Remove { image: img.clone() } },
+                expect: Expect::Ok,
+                undo: vec![],
+                undoable: false,
+            },
+            step(RbdOp::Flatten { image: img }, Expect::Ok, vec![]),
+        ];
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls, |op| matches!(op, RbdOp::Flatten { .. }).then_some(BackendErrorKind::NotFound));
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let err = execute(&plan(steps, Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
+        assert_eq!(err.not_undoable, vec![0]);
+        assert!(!err.fully_undone());
+    }
+}
