@@ -122,12 +122,11 @@ pub enum Reason {
         /// How many parts it has.
         parts: usize,
     },
-    /// In another Ceph cluster (RBD-6).
+    /// In another Ceph cluster (RBD-6): the location's fsid (in its URL)
+    /// is not this backend's.
     OtherCluster {
-        /// The location's fsid.
-        fsid: String,
         /// This backend's fsid.
-        ours: String,
+        ours: Arc<str>,
     },
     /// The image is not `raw` (RBD-7, CIV-2).
     NotRaw {
@@ -286,9 +285,7 @@ impl fmt::Display for Reason {
             Self::NotRbdSnapshot { parts } => {
                 write!(f, "rbd:// URL with {parts} parts; a clonable one is rbd://fsid/pool/image/snapshot")
             }
-            Self::OtherCluster { fsid, ours } => {
-                write!(f, "in another Ceph cluster (fsid {fsid}; this backend's cluster is {ours})")
-            }
+            Self::OtherCluster { ours } => write!(f, "in another Ceph cluster (this backend's fsid is {ours})"),
             Self::NotRaw { disk_format } => {
                 write!(f, "the image is {disk_format:?}, and only raw images can be cloned")
             }

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
 use crate::model::{
-    CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+    CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
 };
 use crate::rbd::{ImageInfo, ImageSpec, SnapSpec};
 
@@ -62,6 +62,21 @@ pub struct CacheLocation {
     pub host: Option<String>,
     /// `cluster_name` to equal, when clustered.
     pub cluster_name: Option<String>,
+}
+
+/// What a project uses of its quota, as Cinder's quota sync functions
+/// count it (`db/api.py` `_sync_volumes`, `_sync_gigabytes`): visible rows
+/// of the project that count against quota (`use_quota`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectUsage {
+    /// Number of volumes.
+    pub volumes: u64,
+    /// Sum of their sizes (GiB).
+    pub volume_gigabytes: u64,
+    /// Number of snapshots.
+    pub snapshots: u64,
+    /// Sum of the snapshots' `volume_size` (GiB).
+    pub snapshot_gigabytes: u64,
 }
 
 /// A fact the planner needs.
@@ -138,6 +153,17 @@ pub enum Need {
     FreshVolumeIds {
         /// How many in all.
         count: usize,
+    },
+    /// The project's default volume type, if one is set
+    /// (`db.project_default_volume_type_get`; API-21.5).
+    ProjectDefaultVolumeType {
+        /// The project.
+        project_id: ProjectId,
+    },
+    /// The project's quota usage (`QuotaReserveTask`; API-27).
+    ProjectUsage {
+        /// The project.
+        project_id: ProjectId,
     },
 }
 
@@ -234,6 +260,20 @@ pub enum Fact {
         /// The ids.
         ids: Vec<VolumeId>,
     },
+    /// The project's default volume type id, or `None` when it has none.
+    ProjectDefaultVolumeType {
+        /// The project.
+        project_id: ProjectId,
+        /// The type's id.
+        volume_type_id: Option<String>,
+    },
+    /// The project's quota usage.
+    ProjectUsage {
+        /// The project.
+        project_id: ProjectId,
+        /// The usage.
+        usage: ProjectUsage,
+    },
 }
 
 /// Everything known, keyed by what was asked.
@@ -268,6 +308,10 @@ pub struct Facts {
     pub capabilities: Option<Capabilities>,
     /// Fresh volume ids, used in order.
     pub fresh_volume_ids: Vec<VolumeId>,
+    /// Project default volume type ids by project (`None`: no default set).
+    pub project_default_types: BTreeMap<ProjectId, Option<String>>,
+    /// Quota usage by project.
+    pub project_usage: BTreeMap<ProjectId, ProjectUsage>,
 }
 
 impl Facts {
@@ -319,6 +363,12 @@ impl Facts {
                         self.fresh_volume_ids.push(id);
                     }
                 }
+            }
+            Fact::ProjectDefaultVolumeType { project_id, volume_type_id } => {
+                self.project_default_types.insert(project_id, volume_type_id);
+            }
+            Fact::ProjectUsage { project_id, usage } => {
+                self.project_usage.insert(project_id, usage);
             }
         }
     }

@@ -68,6 +68,7 @@ pub mod conformance;
 pub mod error;
 pub mod explain;
 pub mod facts;
+pub mod glance_store;
 pub mod location;
 pub mod memory;
 pub mod model;

@@ -106,6 +106,37 @@ impl RbdLocation {
     }
 }
 
+/// The fsid of an `rbd://` location, with exactly the checks of
+/// [`RbdLocation::parse`] (prefix, blank components, four parts) but
+/// decoding only the fsid: what `_is_cloneable` needs to reject a location
+/// of another cluster without copying the rest.
+///
+/// ```
+/// use cinder_flow::location::{rbd_fsid, RbdLocationError};
+/// assert_eq!(rbd_fsid("rbd://f%2Dx/pool/img/snap").unwrap(), "f-x");
+/// assert_eq!(rbd_fsid("rbd://f/pool/img"), Err(RbdLocationError::NotASnapshot { parts: 3 }));
+/// ```
+pub fn rbd_fsid(url: &str) -> Result<Cow<'_, str>, RbdLocationError> {
+    let rest = url.strip_prefix("rbd://").ok_or(RbdLocationError::NotRbd)?;
+    let mut count = 0usize;
+    let mut blank = false;
+    let mut fsid = "";
+    for piece in rest.split('/') {
+        if count == 0 {
+            fsid = piece;
+        }
+        blank |= piece.is_empty();
+        count += 1;
+    }
+    if blank {
+        return Err(RbdLocationError::BlankComponent);
+    }
+    if count != 4 {
+        return Err(RbdLocationError::NotASnapshot { parts: count });
+    }
+    Ok(unquote(fsid))
+}
+
 impl fmt::Display for RbdLocation {
     /// `rbd://` and the four components quoted like glance_store's
     /// `StoreLocation.get_uri` (`urllib.parse.quote(part, '')`: everything
@@ -295,6 +326,25 @@ fn cinder_parts(split: Result<RawSplit<'_>, String>) -> Result<(&str, Option<&st
     } else {
         Err(CinderFail::MalformedId(id))
     }
+}
+
+/// Whether [`CinderLocation::parse`] would do anything but return
+/// [`CinderLocationError::NotCinder`] for `url`: true for `cinder:` URLs
+/// (any case) and for URLs whose split raises. A few nanoseconds for the
+/// usual ASCII URLs (no brackets, tabs or line breaks, no leading control
+/// characters, where the split cannot raise and the scheme is the text
+/// before the first `:`); other URLs are fully parsed.
+pub fn may_be_cinder(url: &str) -> bool {
+    let b = url.as_bytes();
+    let plain = url.is_ascii()
+        && b.first().is_some_and(|&c| c > b' ')
+        && !b.iter().any(|&c| matches!(c, b'[' | b']' | b'\t' | b'\r' | b'\n'));
+    if !plain {
+        return !matches!(CinderLocation::parse(url), Err(CinderLocationError::NotCinder { .. }));
+    }
+    // urlsplit takes `url[:i]` as the scheme only if it starts with a
+    // letter and has only scheme characters; "cinder" qualifies.
+    b.len() > 6 && b[6] == b':' && b[..6].eq_ignore_ascii_case(b"cinder")
 }
 
 impl fmt::Display for CinderLocation {

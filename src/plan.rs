@@ -402,6 +402,26 @@ pub enum ErrorClass {
     TypeError,
     /// Python `KeyError`.
     KeyError,
+    /// `cinder.exception.VolumeTypeDefaultMisconfiguredError` (the
+    /// configured `default_volume_type` does not exist).
+    VolumeTypeDefaultMisconfiguredError,
+    /// `cinder.exception.InvalidVolumeType`
+    InvalidVolumeType,
+    /// `cinder.exception.InvalidVolumeMetadata`
+    InvalidVolumeMetadata,
+    /// `cinder.exception.InvalidVolumeMetadataSize`
+    InvalidVolumeMetadataSize,
+    /// `cinder.exception.VolumeLimitExceeded` (the `volumes` quota).
+    VolumeLimitExceeded,
+    /// `cinder.exception.QuotaUsageOverflow` (quota usage would exceed the
+    /// 32-bit columns of `quota_usages`).
+    QuotaUsageOverflow,
+    /// `cinder.exception.ImageNotAuthorized` (Glance answered 401/403).
+    ImageNotAuthorized,
+    /// `cinder.exception.Invalid` (e.g. Glance answered 400).
+    Invalid,
+    /// Python `OverflowError` (e.g. `int(float('inf'))`).
+    OverflowError,
 }
 
 impl ErrorClass {
@@ -444,6 +464,15 @@ impl ErrorClass {
             Self::ValueError => "ValueError",
             Self::TypeError => "TypeError",
             Self::KeyError => "KeyError",
+            Self::VolumeTypeDefaultMisconfiguredError => "VolumeTypeDefaultMisconfiguredError",
+            Self::InvalidVolumeType => "InvalidVolumeType",
+            Self::InvalidVolumeMetadata => "InvalidVolumeMetadata",
+            Self::InvalidVolumeMetadataSize => "InvalidVolumeMetadataSize",
+            Self::VolumeLimitExceeded => "VolumeLimitExceeded",
+            Self::QuotaUsageOverflow => "QuotaUsageOverflow",
+            Self::ImageNotAuthorized => "ImageNotAuthorized",
+            Self::Invalid => "Invalid",
+            Self::OverflowError => "OverflowError",
         }
     }
 
@@ -451,7 +480,12 @@ impl ErrorClass {
     pub fn is_cinder_exception(self) -> bool {
         !matches!(
             self,
-            Self::Rbd(_) | Self::ProcessExecutionError | Self::ValueError | Self::TypeError | Self::KeyError
+            Self::Rbd(_)
+                | Self::ProcessExecutionError
+                | Self::ValueError
+                | Self::TypeError
+                | Self::KeyError
+                | Self::OverflowError
         )
     }
 }

@@ -12,9 +12,10 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 use crate::error::BackendError;
-use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo};
+use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo, ProjectUsage};
 use crate::model::{
-    Bytes, CacheEntry, Image, ImageId, LocationEntry, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+    Bytes, CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
+    VolumeType,
 };
 use crate::plan::DbWrite;
 use crate::rbd::{ImageInfo, ImageSpec, RbdOp};
@@ -101,6 +102,14 @@ pub trait VolumeDb: Send + Sync + std::fmt::Debug {
 
     /// All service rows.
     async fn services(&self) -> BackendResult<Vec<Service>>;
+
+    /// The id of the project's default volume type (the `default_volume_types`
+    /// row), `None` when the project has none.
+    async fn project_default_volume_type(&self, project_id: &ProjectId) -> BackendResult<Option<String>>;
+
+    /// The project's quota usage: its visible volumes and snapshots that
+    /// count against quota (`use_quota`), as Cinder's quota sync counts them.
+    async fn project_usage(&self, project_id: &ProjectId) -> BackendResult<ProjectUsage>;
 
     /// Image-cache rows of an image, any host, any order.
     async fn cache_entries_of_image(&self, image_id: &ImageId) -> BackendResult<Vec<CacheEntry>>;

@@ -208,6 +208,24 @@ fn assert_no_disagreements(cases: &[Case]) {
 }
 
 #[test]
+fn fast_paths_agree_on_recorded_cases() {
+    for case in load() {
+        let u = &case.url;
+        let full = CinderLocation::parse(u);
+        assert_eq!(
+            cinder_flow::location::may_be_cinder(u),
+            !matches!(full, Err(CinderLocationError::NotCinder { .. })),
+            "{u:?}"
+        );
+        assert_eq!(
+            cinder_flow::location::rbd_fsid(u).map(|f| f.into_owned()),
+            RbdLocation::parse(u).map(|l| l.fsid),
+            "{u:?}"
+        );
+    }
+}
+
+#[test]
 fn recorded_table_covers_every_outcome() {
     let cases = load();
     let count = |f: &dyn Fn(&Case) -> bool| cases.iter().filter(|c| f(c)).count();
@@ -340,6 +358,21 @@ proptest! {
     ) {
         let loc = CinderLocation { volume_id: VolumeId::new(id), store };
         prop_assert_eq!(CinderLocation::parse(&loc.to_string()), Ok(loc));
+    }
+
+    /// The fast paths agree with the full parsers on every input.
+    #[test]
+    fn fast_paths_agree_with_full_parsers(s in urlish(), t in any::<String>()) {
+        for u in [s.clone(), t, format!("rbd://{s}"), format!("cinder://{s}"), format!("CINDER:{s}")] {
+            let full = CinderLocation::parse(&u);
+            prop_assert_eq!(
+                cinder_flow::location::may_be_cinder(&u),
+                !matches!(full, Err(CinderLocationError::NotCinder { .. })),
+                "{:?}", u
+            );
+            let fsid = cinder_flow::location::rbd_fsid(&u).map(|f| f.into_owned());
+            prop_assert_eq!(fsid, RbdLocation::parse(&u).map(|l| l.fsid), "{:?}", u);
+        }
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! `cargo run --release --example conformance -- --check tests/vectors`
 //! drives this module from the command line.
 
+mod api;
 mod result;
 pub mod vector;
 mod world;
 
+pub use api::{api_request_of, render_api};
 pub use result::{compare, render_rbd_op, replace_new_ids, Mismatch, COMPARED_FIELDS};
 pub use vector::{expected_for, parse_vectors, read_file, vector_files, Vector, VectorError};
 pub use world::{build_world, World};
@@ -21,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::memory::JournalEntry;
 use crate::model::Timestamp;
 use crate::plan::{Operation, Outcome, Plan, Source};
-use crate::planner::{Policy, Request};
+use crate::planner::{ApiKind, Policy, Request};
 use crate::rbd::RbdOp;
 use crate::shell::{self, ExecOptions};
 
@@ -66,9 +68,8 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
             image_id: vector.image.as_ref().ok_or_else(|| invalid("image is required".into()))?.id.clone().into(),
         },
         "delete_volume" => Operation::DeleteVolume,
-        "api_create" | "api_extract" => {
-            return Err(invalid(format!("operation {} is not supported yet", vector.operation)))
-        }
+        "api_create" => return api::run_api(vector, ApiKind::Create, repeat).await,
+        "api_extract" => return api::run_api(vector, ApiKind::ExtractOnly, repeat).await,
         other => return Err(invalid(format!("unknown operation {other:?}"))),
     };
     let world = build_world(vector)?;

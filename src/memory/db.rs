@@ -6,9 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::error::{BackendError, BackendErrorKind};
-use crate::facts::CacheLocation;
+use crate::facts::{CacheLocation, ProjectUsage};
 use crate::model::{
-    CacheEntry, ImageId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType, DEFAULT_VOLUME_TYPE,
+    CacheEntry, ImageId, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType, DEFAULT_VOLUME_TYPE,
 };
 use crate::plan::DbWrite;
 use crate::ports::{BackendResult, VolumeDb};
@@ -33,6 +33,7 @@ struct State {
     evictions: Vec<VolumeId>,
     glance_metadata: BTreeMap<VolumeId, BTreeMap<String, String>>,
     fresh: Vec<VolumeId>,
+    project_default_types: BTreeMap<ProjectId, String>,
 }
 
 impl MemoryVolumeDb {
@@ -76,6 +77,20 @@ impl MemoryVolumeDb {
     /// Adds a service row.
     pub fn add_service(&self, svc: Service) {
         self.lock().services.push(svc);
+    }
+
+    /// Sets (or with `None` clears) a project's default volume type, by
+    /// type id (`cinder default-type-set`).
+    pub fn set_project_default_volume_type(&self, project_id: ProjectId, type_id: Option<String>) {
+        let mut s = self.lock();
+        match type_id {
+            Some(id) => {
+                s.project_default_types.insert(project_id, id);
+            }
+            None => {
+                s.project_default_types.remove(&project_id);
+            }
+        }
     }
 
     /// Adds a cache row.
@@ -166,6 +181,28 @@ impl VolumeDb for MemoryVolumeDb {
 
     async fn services(&self) -> BackendResult<Vec<Service>> {
         Ok(self.lock().services.clone())
+    }
+
+    async fn project_default_volume_type(&self, project_id: &ProjectId) -> BackendResult<Option<String>> {
+        Ok(self.lock().project_default_types.get(project_id).cloned())
+    }
+
+    async fn project_usage(&self, project_id: &ProjectId) -> BackendResult<ProjectUsage> {
+        let s = self.lock();
+        let mut usage = ProjectUsage::default();
+        for v in s.volumes.values() {
+            if !s.deleted.contains(&v.id) && &v.project_id == project_id && v.use_quota {
+                usage.volumes += 1;
+                usage.volume_gigabytes = usage.volume_gigabytes.saturating_add(v.size.0);
+            }
+        }
+        for snap in s.snapshots.values() {
+            if &snap.project_id == project_id {
+                usage.snapshots += 1;
+                usage.snapshot_gigabytes = usage.snapshot_gigabytes.saturating_add(snap.volume_size.0);
+            }
+        }
+        Ok(usage)
     }
 
     async fn cache_entries_of_image(&self, image_id: &ImageId) -> BackendResult<Vec<CacheEntry>> {

@@ -31,6 +31,12 @@ impl<'a> DbView<'a> {
         Self { facts, volumes: BTreeMap::new(), cache, glance_meta: BTreeSet::new() }
     }
 
+    /// Whether the plan has written no volume row yet (derived data computed
+    /// now depends on the facts alone).
+    pub(crate) fn volumes_untouched(&self) -> bool {
+        self.volumes.is_empty()
+    }
+
     /// `objects.Volume.get_by_id`: the row, `None` if it does not exist.
     pub(crate) fn volume(&self, id: &VolumeId) -> Flow<Option<Arc<Volume>>> {
         if let Some(v) = self.volumes.get(id) {
@@ -45,14 +51,10 @@ impl<'a> DbView<'a> {
     /// `db.volume_get_all(filters={'id': ids, ...})` without the location
     /// filter: the visible rows among `ids`, ordered as upstream's default
     /// sort (`created_at` desc, then `id` desc).
-    pub(crate) fn volumes_by_ids(&self, ids: &[VolumeId]) -> Flow<Vec<Arc<Volume>>> {
+    pub(crate) fn volumes_by_ids(&self, ids: &[&VolumeId]) -> Flow<Vec<Arc<Volume>>> {
         let mut missing: Vec<VolumeId> = Vec::new();
         let mut rows = Vec::new();
-        let mut seen = BTreeSet::new();
-        for id in ids {
-            if !seen.insert(id) {
-                continue;
-            }
+        for &id in ids {
             if let Some(v) = self.volumes.get(id) {
                 rows.extend(v.clone());
                 continue;

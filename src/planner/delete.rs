@@ -114,7 +114,7 @@ impl Ctx<'_> {
 
         // RBD-39: parent references, only after the trash.
         if let Some((_pool, parent, parent_snap)) = parent {
-            self.delete_clone_parent_refs(&parent, &parent_snap)?;
+            self.delete_clone_parent_refs(&parent, &parent_snap, true)?;
         }
         Ok(())
     }
@@ -165,7 +165,9 @@ impl Ctx<'_> {
     }
 
     /// `RBDDriver._delete_clone_parent_refs` (RBD-41, RBD-42).
-    fn delete_clone_parent_refs(&mut self, parent_name: &str, parent_snap: &str) -> Flow<()> {
+    /// With `trash_option` (Cinder 29) `enable_deferred_deletion` moves
+    /// removed parents to the trash; Liberty always removes them.
+    fn delete_clone_parent_refs(&mut self, parent_name: &str, parent_snap: &str, trash_option: bool) -> Flow<()> {
         let mut parent_name = parent_name.to_owned();
         let mut parent_snap = parent_snap.to_owned();
         let pool = self.rbd_pool();
@@ -184,7 +186,7 @@ impl Ctx<'_> {
             if has_snaps || !parent_name.ends_with(".deleted") {
                 return Ok(());
             }
-            if self.cfg.backend.enable_deferred_deletion {
+            if trash_option && self.cfg.backend.enable_deferred_deletion {
                 let delay = self.cfg.backend.deferred_deletion_delay.max(0) as u64;
                 self.rbd_or_raise(RbdOp::TrashMove { image: spec, delay })?;
             } else {
@@ -200,12 +202,13 @@ impl Ctx<'_> {
         }
     }
 
-    /// The Liberty-era (Cinder 7) `RBDDriver.delete_volume`, kept for
-    /// deployments that still run it: backup snapshots removed, a
-    /// `.clone_snap` means rename to `.deleted`; any other snapshot makes the
-    /// delete fail with `VolumeIsBusy`; `remove` failing with `ImageBusy`
-    /// (watchers) is retried and then reported as `VolumeIsBusy`; after a
-    /// successful removal the parent chain is always cleaned.
+    /// The Liberty-era (Cinder 7.0.0) `RBDDriver.delete_volume`, for
+    /// deployments that still run it (seed 002): backup snapshots removed;
+    /// then the *first* remaining snapshot decides: a `.clone_snap` means
+    /// rename to `.deleted` and stop, anything else fails the delete with
+    /// `VolumeIsBusy` at once; `remove` is tried 3 times on `ImageBusy`
+    /// (watchers), then `VolumeIsBusy`; after a removal the parent chain is
+    /// always cleaned (removing `.deleted` parents, never trashing them).
     pub(crate) fn liberty_delete_volume(&mut self, volume: &Volume) -> Flow<()> {
         let pool = self.rbd_pool();
         let spec = self.volume_spec(volume);
@@ -232,44 +235,42 @@ impl Ctx<'_> {
             Ok(i) => i,
             Err(k) => return raise(ErrorClass::Rbd(k), format!("open {spec}: {k}")),
         };
-        let mut clone_snap = None;
-        for s in image.visible_snaps() {
-            if s.name.ends_with(".clone_snap") {
-                clone_snap = Some(s.name.clone());
-            } else {
+        let clone_snap = match image.visible_snaps().next() {
+            None => None,
+            Some(s) if s.name.ends_with(".clone_snap") => Some(s.name.clone()),
+            Some(s) => {
                 self.rejected(
                     Stage::Delete,
                     subject,
-                    Reason::Note { text: format!("snapshot {} still exists (Liberty refuses to delete)", s.name) },
+                    Reason::Note {
+                        text: format!("snapshot {} exists: Liberty refuses to delete a volume with snapshots", s.name),
+                    },
                 );
-                return raise(ErrorClass::VolumeIsBusy, format!("ImageBusy error raised while deleting rbd volume. This may have been caused by a connection from a client that has crashed and, if so, may be resolved by retrying the delete after 30 seconds has elapsed. ({})", spec.name));
+                return raise(ErrorClass::VolumeIsBusy, format!("deleting volume {} that has snapshot", spec.name));
             }
-        }
+        };
         let parent = self.clone_info(&spec, clone_snap.as_deref())?;
         if clone_snap.is_some() {
             return self
                 .rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
         }
-        let attempts = self.retry_attempts()?;
-        let mut removed = false;
-        for _ in 0..attempts {
+        // @utils.retry(rbd.ImageBusy, retries=3)
+        for attempt in 1..=3 {
             match self.rbd(RbdOp::Remove { image: spec.clone() })? {
-                Ok(()) => {
-                    removed = true;
-                    break;
+                Ok(()) => break,
+                Err(BackendErrorKind::Busy) if attempt < 3 => {}
+                Err(BackendErrorKind::Busy) => {
+                    return raise(
+                        ErrorClass::VolumeIsBusy,
+                        "ImageBusy error raised while deleting rbd volume. This may have been caused by a connection from a client that has crashed and, if so, may be resolved by retrying the delete after 30 seconds has elapsed.",
+                    )
                 }
-                Err(BackendErrorKind::Busy) => continue,
+                Err(BackendErrorKind::NotFound) => return Ok(()),
                 Err(k) => return raise(ErrorClass::Rbd(k), format!("remove {spec}: {k}")),
             }
         }
-        if !removed {
-            return raise(
-                ErrorClass::VolumeIsBusy,
-                format!("ImageBusy error raised while deleting rbd volume ({})", spec.name),
-            );
-        }
         if let Some((_p, parent, parent_snap)) = parent {
-            self.delete_clone_parent_refs(&parent, &parent_snap)?;
+            self.delete_clone_parent_refs(&parent, &parent_snap, false)?;
         }
         Ok(())
     }

@@ -2,17 +2,21 @@
 //! (IMG-1..8, CIV-1..7, CACHE-1..8, DL-1..8 of `../shared/cinder-rules.md`).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::error::BackendErrorKind;
 use crate::explain::{Reason, Stage, Subject, Verdict};
 use crate::facts::CacheLocation;
-use crate::location::CinderLocationError;
+use crate::facts::Need;
+use crate::location::{CinderLocationError, RbdLocationError};
 use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Volume, VolumeStatus, GIB};
 use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, Source, VolumeUpdate};
+use crate::rbd::ImageSpec;
 
 use super::ctx::{raise, Ctx, Exc, Flow, Raised};
 use super::db::host_condition;
 use super::flow::{current, set_volume};
+use super::memo::{CinderCandidates, DriverCandidates, DriverVerdict};
 use super::CandidateScope;
 
 /// What `GlanceImageService.get_location` returns: `(direct_url,
@@ -180,18 +184,60 @@ fn glance_metadata(image: &Image) -> BTreeMap<String, String> {
 
 // ------------------------------------------------------------------ driver clone
 
-/// `RBDDriver.clone_image` (RBD-9..11).
+/// `RBDDriver.clone_image` (RBD-9..11): the first cloneable location is
+/// cloned and resized.
 fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocation<'_>, image: &Image) -> Flow<bool> {
-    let candidates = ctx.memo.driver_candidates(&image.id, location.direct_url, location.locations);
-    for (index, cand) in candidates.iter().enumerate() {
+    // The driver is initialised (checked before), so `_get_fsid` connects.
+    let fsid = match ctx.cluster_info()? {
+        Ok(c) => c.fsid.as_str(),
+        Err(k) => {
+            return raise(ErrorClass::VolumeBackendApiException, format!("Error connecting to ceph cluster ({k})"))
+        }
+    };
+    let candidates = ctx.memo.driver_candidates(&image.id, location.direct_url, location.locations, fsid);
+    let raw = image.disk_format.as_deref() == Some("raw");
+    if raw {
+        probe_same_cluster(ctx, &candidates)?;
+    }
+    let ours: Arc<str> = Arc::from(fsid);
+    if ctx.tracing() && !candidates.all.is_empty() {
+        ctx.noted(
+            Stage::DriverClone,
+            Subject::Path,
+            Reason::Note { text: format!("this backend's Ceph cluster is {ours}") },
+        );
+    }
+    // Dry rounds only need the same-cluster locations; the others are
+    // rejections for the trace.
+    let order: Box<dyn Iterator<Item = usize>> = if ctx.tracing() {
+        Box::new(0..candidates.all.len())
+    } else {
+        Box::new(candidates.same_cluster.iter().copied())
+    };
+    for index in order {
+        let cand = &candidates.all[index];
         let subject = || Subject::Location { index, url: cand.url.clone() };
-        let Some(parsed) = &cand.parsed else {
-            if ctx.tracing() {
+        let loc = match &cand.verdict {
+            DriverVerdict::NoUrl => {
                 ctx.rejected(Stage::DriverClone, subject(), Reason::NoLocation);
+                continue;
             }
-            continue;
+            DriverVerdict::Unparseable(e) => {
+                let because = match e {
+                    RbdLocationError::NotRbd => Reason::NotRbd,
+                    RbdLocationError::BlankComponent => Reason::BlankComponent,
+                    RbdLocationError::NotASnapshot { parts } => Reason::NotRbdSnapshot { parts: *parts },
+                };
+                ctx.rejected(Stage::DriverClone, subject(), because);
+                continue;
+            }
+            DriverVerdict::OtherCluster => {
+                ctx.rejected(Stage::DriverClone, subject(), Reason::OtherCluster { ours: ours.clone() });
+                continue;
+            }
+            DriverVerdict::SameCluster(loc) => loc,
         };
-        if let Some(loc) = ctx.is_cloneable(parsed, image, &subject)? {
+        if let Some(loc) = ctx.is_cloneable(loc, image, &subject)? {
             ctx.chosen(Stage::DriverClone, subject());
             ctx.rbd_clone(volume, &loc.pool, &loc.image, &loc.snapshot)?;
             ctx.rbd_resize(volume, None)?;
@@ -208,26 +254,48 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     Ok(false)
 }
 
+/// Asks, in one batch, for the images behind same-cluster locations whose
+/// openability is unknown, from the first unknown one on: the shell reads
+/// them in order and stops at the first that opens, as `clone_image` would.
+fn probe_same_cluster(ctx: &mut Ctx<'_>, candidates: &DriverCandidates) -> Flow<()> {
+    let facts = ctx.facts;
+    let mut pending = Vec::new();
+    for &i in &candidates.same_cluster {
+        let DriverVerdict::SameCluster(loc) = &candidates.all[i].verdict else { continue };
+        if pending.is_empty() {
+            if facts.pools.get(&loc.pool) == Some(&false) {
+                return Ok(()); // the flow raises there
+            }
+            let spec = ImageSpec::new(loc.pool.clone(), loc.image.clone());
+            match facts.rbd_images.get(&spec) {
+                Some(Some(info)) if info.image.readable && info.image.snap(&loc.snapshot).is_some() => return Ok(()),
+                Some(_) => continue,
+                None => {}
+            }
+        }
+        pending.push(ImageSpec::new(loc.pool.clone(), loc.image.clone()).snap(loc.snapshot.clone()));
+    }
+    if pending.is_empty() {
+        Ok(())
+    } else {
+        Err(Exc::Need(vec![Need::ProbeSnapshots { snaps: pending }]))
+    }
+}
+
 // ------------------------------------------------------------------ image-volume clone
 
 /// `_extract_cinder_ids` over the candidate URL set (CIV-3, CIV-4): the
-/// ids, with the rejected URLs recorded in the trace. A URL whose split
-/// raises ends the flow with `ValueError`.
-fn extract_cinder_ids(
-    ctx: &mut Ctx<'_>,
-    image: &Image,
-    location: &ImageLocation<'_>,
-) -> Flow<Vec<crate::model::VolumeId>> {
+/// candidates, with the rejected URLs recorded in the trace. A URL whose
+/// split raises ends the flow with `ValueError`.
+fn extract_cinder_ids(ctx: &mut Ctx<'_>, image: &Image, location: &ImageLocation<'_>) -> Flow<Arc<CinderCandidates>> {
     let candidates = ctx.memo.cinder_candidates(&image.id, location.direct_url, location.locations);
-    let mut ids = Vec::with_capacity(candidates.len());
-    for cand in candidates.iter() {
+    for cand in candidates.urls.iter() {
         let subject = || match cand.index {
             Some(index) => Subject::Location { index, url: Some(cand.url.clone()) },
             None => Subject::DirectUrl { url: cand.url.clone() },
         };
         match &cand.parsed {
-            Ok(l) => ids.push(l.volume_id.clone()),
-            Err(CinderLocationError::NotCinder { .. }) => {}
+            Ok(_) | Err(CinderLocationError::NotCinder { .. }) => {}
             Err(CinderLocationError::MalformedId { id }) => {
                 if ctx.tracing() {
                     ctx.rejected(Stage::ImageVolumeClone, subject(), Reason::MalformedVolumeId { id: id.clone() });
@@ -239,7 +307,7 @@ fn extract_cinder_ids(
             }
         }
     }
-    Ok(ids)
+    Ok(candidates)
 }
 
 /// `_clone_image_volume` (CIV-1..7).
@@ -258,15 +326,28 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         );
         return Ok(false);
     }
-    let ids = extract_cinder_ids(ctx, image, location)?;
+    let candidates = extract_cinder_ids(ctx, image, location)?;
+    let ids: Vec<&crate::model::VolumeId> = candidates.ids.iter().collect();
     if ids.is_empty() {
         ctx.skipped(Stage::ImageVolumeClone, Reason::NothingUsable);
         return Ok(false);
     }
-    let rows = ctx.db.volumes_by_ids(&ids)?;
-    for id in &ids {
-        if !rows.iter().any(|r| &r.id == id) {
-            ctx.rejected(Stage::ImageVolumeClone, Subject::Volume { volume_id: id.clone() }, Reason::NotInDatabase);
+    let db = &ctx.db;
+    let rows = if db.volumes_untouched() {
+        ctx.memo.candidate_rows(&image.id, || db.volumes_by_ids(&ids))?
+    } else {
+        Arc::new(db.volumes_by_ids(&ids)?)
+    };
+    if ctx.tracing() {
+        let found: std::collections::BTreeSet<&crate::model::VolumeId> = rows.iter().map(|r| &r.id).collect();
+        for id in &ids {
+            if !found.contains(id) {
+                ctx.rejected(
+                    Stage::ImageVolumeClone,
+                    Subject::Volume { volume_id: (*id).clone() },
+                    Reason::NotInDatabase,
+                );
+            }
         }
     }
     // CIV-5: the location filter.
@@ -284,7 +365,7 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         host_condition(value).map(|f| (false, f))
     };
     let mut candidates = Vec::new();
-    for row in rows {
+    for row in rows.iter() {
         if let Some((clustered, f)) = &filter {
             let field = if *clustered { row.cluster_name.as_deref() } else { row.host.as_ref().map(|h| h.as_str()) };
             if !f.matches(field) {
@@ -296,7 +377,7 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                 continue;
             }
         }
-        candidates.push(row);
+        candidates.push(row.clone());
     }
     // CIV-6: owner filter, first accessible wins.
     let owner = image.owner.clone();

@@ -22,6 +22,7 @@
 //! The result is a plan whose steps are exactly the calls upstream would
 //! make, with the expected outcome of each, plus a typed trace of why.
 
+mod api;
 mod ctx;
 mod db;
 mod delete;
@@ -38,6 +39,14 @@ use crate::model::{Timestamp, VolumeId};
 use crate::plan::{Operation, Plan};
 use memo::Memo;
 
+pub use api::{
+    decide_zone, is_uuid_like, known_availability_zones, parse_py_float, parse_py_int, parse_type_availability_zones,
+    plan_api, py_strip, ApiBackup, ApiFailure, ApiGroup, ApiKind, ApiOutcome, ApiPlanning, ApiRequest, ApiResult,
+    ApiRule, ApiStage, AsInt, ExtractedRequest, FallbackSource, GroupZone, KeySource, NewVolume, PyError, PyInt,
+    ReplicationStatus, RequestedSize, SourceZone, TypeRef, TypeZones, UnpinnedReason, ZoneCandidate, ZoneDecision,
+    ZoneExplanation, ZoneFallback, ZoneRejection, ZoneRequest, ZoneSource, PER_VOLUME_SIZE_LIMIT, QUOTA_GIGABYTES,
+    QUOTA_USAGE_MAX, QUOTA_VOLUMES, TYPE_ZONES_KEY, VOLUME_TOPIC,
+};
 pub(crate) use ctx::{Ctx, Exc};
 pub use db::location_matches as cache_location_matches;
 
@@ -290,14 +299,9 @@ fn image_prelude(
                 _ => (None, &[]),
             },
         };
-        let mut ids: Vec<crate::model::VolumeId> = memo
-            .cinder_candidates(image_id, direct, list)
-            .iter()
-            .filter_map(|c| c.parsed.as_ref().ok().map(|l| l.volume_id.clone()))
-            .filter(|id| !facts.volumes.contains_key(id))
-            .collect();
-        ids.sort();
-        ids.dedup();
+        let candidates = memo.cinder_candidates(image_id, direct, list);
+        let ids: Vec<crate::model::VolumeId> =
+            candidates.ids.iter().filter(|id| !facts.volumes.contains_key(*id)).cloned().collect();
         if !ids.is_empty() {
             want(Need::Volumes { volume_ids: ids }, false);
         }
@@ -341,7 +345,8 @@ impl Planner {
     /// Adds an answer.
     pub fn learn(&mut self, fact: Fact) {
         match &fact {
-            Fact::Image { image_id, .. } | Fact::ImageLocations { image_id, .. } => self.memo.forget(image_id),
+            Fact::Image { image_id, .. } | Fact::ImageLocations { image_id, .. } => self.memo.forget_image(image_id),
+            Fact::Volume { .. } => self.memo.forget_rows(),
             _ => {}
         }
         self.facts.learn(fact);

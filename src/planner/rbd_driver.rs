@@ -4,7 +4,7 @@
 
 use crate::error::BackendErrorKind;
 use crate::explain::{Reason, Stage, Subject};
-use crate::location::{RbdLocation, RbdLocationError};
+use crate::location::RbdLocation;
 use crate::model::{Bytes, GiB, Image, Snapshot, Volume, VolumeType, MIB};
 use crate::plan::ErrorClass;
 use crate::rbd::{ImageSpec, RbdOp};
@@ -136,46 +136,17 @@ impl Ctx<'_> {
 
     // ------------------------------------------------------------ clone_image (RBD-5..13)
 
-    /// `RBDDriver._is_cloneable` for a location already parsed
-    /// (`_parse_location`). `Ok(Some(location))` when cloneable; `Ok(None)`
-    /// with the reason recorded in the trace otherwise. Errors that are not
-    /// `rbd.Error` (connection, missing pool) propagate.
+    /// The rest of `RBDDriver._is_cloneable` for a location of this
+    /// cluster (parsing and the fsid were checked from the memo):
+    /// `Ok(Some(location))` when cloneable, `Ok(None)` with the reason in
+    /// the trace otherwise. Errors that are not `rbd.Error` (a missing pool)
+    /// propagate.
     pub(crate) fn is_cloneable(
         &mut self,
-        parsed: &Result<RbdLocation, RbdLocationError>,
+        loc: &RbdLocation,
         image: &Image,
         subject: &dyn Fn() -> Subject,
     ) -> Flow<Option<RbdLocation>> {
-        let loc = match parsed {
-            Ok(l) => l,
-            Err(e) => {
-                if self.tracing() {
-                    let because = match e {
-                        RbdLocationError::NotRbd => Reason::NotRbd,
-                        RbdLocationError::BlankComponent => Reason::BlankComponent,
-                        RbdLocationError::NotASnapshot { parts } => Reason::NotRbdSnapshot { parts: *parts },
-                    };
-                    self.rejected(Stage::DriverClone, subject(), because);
-                }
-                return Ok(None);
-            }
-        };
-        // `_get_fsid` connects through RADOSClient(self): the volume pool.
-        let pool = self.rbd_pool();
-        self.rados(&pool)?;
-        let ours = match self.cluster_info()? {
-            Ok(c) => &c.fsid,
-            Err(k) => {
-                return raise(ErrorClass::VolumeBackendApiException, format!("Error connecting to ceph cluster ({k})"))
-            }
-        };
-        if *ours != loc.fsid {
-            if self.tracing() {
-                let because = Reason::OtherCluster { fsid: loc.fsid.clone(), ours: ours.clone() };
-                self.rejected(Stage::DriverClone, subject(), because);
-            }
-            return Ok(None);
-        }
         if image.disk_format.as_deref() != Some("raw") {
             self.rejected(
                 Stage::DriverClone,

@@ -197,6 +197,14 @@ pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fa
             let capabilities = b.driver.capabilities().await.map_err(fail)?;
             out.push(Fact::Capabilities { capabilities });
         }
+        Need::ProjectDefaultVolumeType { project_id } => {
+            let volume_type_id = b.db.project_default_volume_type(project_id).await.map_err(fail)?;
+            out.push(Fact::ProjectDefaultVolumeType { project_id: project_id.clone(), volume_type_id });
+        }
+        Need::ProjectUsage { project_id } => {
+            let usage = b.db.project_usage(project_id).await.map_err(fail)?;
+            out.push(Fact::ProjectUsage { project_id: project_id.clone(), usage });
+        }
         Need::FreshVolumeIds { count } => {
             let mut ids = Vec::new();
             while known.fresh_volume_ids.len() + ids.len() < *count {

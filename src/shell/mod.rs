@@ -29,8 +29,10 @@
 //! # }
 //! ```
 
+mod api;
 mod exec;
 mod gather;
 
+pub use api::{api_request, api_request_from};
 pub use exec::{execute, outcome_error, Diverged, ExecOptions, Report, Undone};
 pub use gather::{fetch, plan, plan_from, Backends, GatherError};

@@ -19,6 +19,10 @@
 //! assert!(cfg.set("no_such_option", OptionValue::Bool(true)).is_err());
 //! ```
 
+mod file;
+
+pub use file::{CinderConf, ConfigFileError, Ignored, Loaded};
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,81 @@
+//! Gathering the facts of an API request (`API.create`, or the extraction
+//! alone) until [`plan_api`] decides.
+
+use crate::config::Config;
+use crate::facts::{Facts, Need};
+use crate::planner::{plan_api, ApiKind, ApiPlanning, ApiRequest, ApiResult};
+
+use super::gather::{fetch, Backends, GatherError};
+
+/// Upper bound on gathering rounds; a decision takes a handful.
+const MAX_ROUNDS: usize = 1_000;
+
+/// Decides what upstream's API does with `request`: asks [`plan_api`],
+/// fetches what it needs through the ports, and asks again. Returns the
+/// result and the facts it was made from (serialisable, so the decision can
+/// be replayed with [`plan_api`] alone).
+///
+/// ```
+/// use cinder_flow::config::Config;
+/// use cinder_flow::memory::{MemoryCluster, MemoryImageService, MemoryVolumeDb};
+/// use cinder_flow::model::Service;
+/// use cinder_flow::planner::{ApiKind, ApiRequest, RequestedSize};
+/// use cinder_flow::rbd::Cluster;
+/// use cinder_flow::shell::{api_request, Backends};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let driver = MemoryCluster::new(Cluster::new("fsid-1"));
+/// let images = MemoryImageService::new();
+/// let db = MemoryVolumeDb::new();
+/// db.add_service(Service {
+///     host: "hostA@ceph".into(),
+///     binary: "cinder-volume".into(),
+///     topic: "cinder-volume".into(),
+///     availability_zone: "az1".into(),
+///     disabled: false,
+/// });
+/// let backends = Backends { driver: &driver, images: &images, db: &db };
+/// let mut request = ApiRequest::new("project-1", "user-1");
+/// request.size = RequestedSize::from(2);
+/// request.availability_zone = Some("az1".into());
+/// let (result, _facts) = api_request(backends, &request, ApiKind::Create, &Config::default()).await.unwrap();
+/// assert_eq!(result.volume().unwrap().availability_zone.as_deref(), Some("az1"));
+/// # }
+/// ```
+pub async fn api_request(
+    backends: Backends<'_>,
+    request: &ApiRequest,
+    kind: ApiKind,
+    config: &Config,
+) -> Result<(ApiResult, Facts), GatherError> {
+    api_request_from(backends, request, kind, config, Facts::new()).await
+}
+
+/// [`api_request`], starting from facts already known.
+pub async fn api_request_from(
+    backends: Backends<'_>,
+    request: &ApiRequest,
+    kind: ApiKind,
+    config: &Config,
+    mut facts: Facts,
+) -> Result<(ApiResult, Facts), GatherError> {
+    let mut last: Vec<Need> = Vec::new();
+    for round in 0..MAX_ROUNDS {
+        match plan_api(request, kind, &facts, config)? {
+            ApiPlanning::Done(result) => return Ok((*result, facts)),
+            ApiPlanning::NeedFacts(needs) => {
+                if needs == last {
+                    return Err(GatherError::NoProgress { rounds: round, needs });
+                }
+                for need in &needs {
+                    for fact in fetch(backends, need, &facts).await? {
+                        facts.learn(fact);
+                    }
+                }
+                last = needs;
+            }
+        }
+    }
+    Err(GatherError::NoProgress { rounds: MAX_ROUNDS, needs: last })
+}
