@@ -3,7 +3,7 @@
 //!
 //! The planner never performs I/O. It reads a [`Facts`] value; when a fact it
 //! needs is missing it stops and returns [`Need`]s. The shell
-//! ([`crate::shell::gather`]) fetches them through the ports, adds them with
+//! ([`crate::shell::plan`]) fetches them through the ports, adds them with
 //! [`Facts::learn`], and plans again. Planning is a pure function of the
 //! facts, so the same facts always give the same plan, and facts can be
 //! captured (they are serialisable) and replayed offline.

@@ -4,7 +4,7 @@
 //! in the in-memory backends of [`crate::memory`].
 //!
 //! Every method reports failures as a [`BackendError`] with a semantic
-//! [`BackendErrorKind`]; the planner's rules decide what a kind means
+//! [`BackendErrorKind`](crate::error::BackendErrorKind); the planner's rules decide what a kind means
 //! (e.g. "not found" on opening a location means "not cloneable").
 
 use std::path::PathBuf;

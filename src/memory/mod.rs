@@ -2,7 +2,7 @@
 //! database, with upstream's semantics, for tests, examples and the
 //! conformance runner.
 //!
-//! * [`MemoryCluster`] is a [`Driver`] over [`crate::rbd::Cluster`], the same
+//! * [`MemoryCluster`] is a [`Driver`](crate::ports::Driver) over [`crate::rbd::Cluster`], the same
 //!   librbd model the planner predicts with.
 //! * [`MemoryImageService`] answers like Glance, with the new location API
 //!   or only the legacy GET.

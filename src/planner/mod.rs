@@ -14,7 +14,7 @@
 //! of calling librbd, Glance and the database, the counterparts apply each
 //! call to a simulated view of the world built from the facts (a partial
 //! [`crate::rbd::Cluster`] and a partial database). Each call becomes a
-//! [`Step`] of the plan with the result the view predicts, and upstream's
+//! [`Step`](crate::plan::Step) of the plan with the result the view predicts, and upstream's
 //! handling of that result (fall back, clean up, raise) is followed as
 //! upstream has it. Python exceptions are modelled as an `Err` that each
 //! `except` clause matches by class.
