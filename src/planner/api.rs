@@ -1347,7 +1347,7 @@ impl fmt::Display for ZoneExplanation {
             ZoneDecision::Rejected { zone, because } => {
                 let rule = match because {
                     ZoneRejection::Unknown | ZoneRejection::NotAllowedByType { .. } => {
-                        " and allow_availability_zone_fallback is false (API-22.6)"
+                        "; allow_availability_zone_fallback is false, so the request fails (API-22.6)"
                     }
                     _ => " (API-22.7)",
                 };
