@@ -65,7 +65,9 @@ fn parse_args() -> Result<Args, String> {
 }
 
 fn operation_of(v: &Vector) -> Result<Operation, String> {
-    let req = |k: &str| v.request.get(k).and_then(|x| x.as_str()).map(str::to_owned).ok_or(format!("request.{k} is required"));
+    let req = |k: &str| {
+        v.request.get(k).and_then(|x| x.as_str()).map(str::to_owned).ok_or(format!("request.{k} is required"))
+    };
     Ok(match v.operation.as_str() {
         "create_volume" => Operation::CreateVolume,
         "create_from_snapshot" => Operation::CreateFromSnapshot { snapshot_id: req("snapshot_id")?.into() },
@@ -145,7 +147,8 @@ async fn explain(vector: &Vector, args: &Args) -> Result<(), String> {
         volume_id: vector.volume.as_ref().ok_or("the scenario has no volume")?.id.clone().into(),
         now: "2025-01-01T00:00:00Z".parse::<Timestamp>().map_err(|e| e.to_string())?,
     };
-    let (plan, _facts) = shell::plan(backends, &request, &world.config, &args.policy).await.map_err(|e| e.to_string())?;
+    let (plan, _facts) =
+        shell::plan(backends, &request, &world.config, &args.policy).await.map_err(|e| e.to_string())?;
     if args.json {
         let out = serde_json::json!({"scenario": vector.name, "operation": vector.operation, "plan": plan});
         println!("{}", serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?);
