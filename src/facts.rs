@@ -176,8 +176,8 @@ pub enum Fact {
     Volume {
         /// The id asked for.
         volume_id: VolumeId,
-        /// The row.
-        volume: Option<Box<Volume>>,
+        /// The row (shared: see [`VolumeDb::volume`](crate::ports::VolumeDb::volume)).
+        volume: Option<Arc<Volume>>,
     },
     /// A snapshot row, or `None`.
     Snapshot {
@@ -216,15 +216,15 @@ pub enum Fact {
     Image {
         /// The image.
         image_id: ImageId,
-        /// The record.
-        image: Result<Box<Image>, BackendErrorKind>,
+        /// The record (shared: see [`ImageService::show`](crate::ports::ImageService::show)).
+        image: Result<Arc<Image>, BackendErrorKind>,
     },
     /// The location API's answer (`NotSupported` for HTTP 501, ...).
     ImageLocations {
         /// The image.
         image_id: ImageId,
-        /// The entries.
-        locations: Result<Vec<LocationEntry>, BackendErrorKind>,
+        /// The entries (shared).
+        locations: Result<Arc<[LocationEntry]>, BackendErrorKind>,
     },
     /// Cluster facts, or `Unavailable` when the cluster cannot be reached.
     Cluster {
@@ -293,9 +293,9 @@ pub struct Facts {
     /// Cache entries by location.
     pub cache_by_location: BTreeMap<CacheLocation, Vec<CacheEntry>>,
     /// Image records.
-    pub images: BTreeMap<ImageId, Result<Image, BackendErrorKind>>,
+    pub images: BTreeMap<ImageId, Result<Arc<Image>, BackendErrorKind>>,
     /// Location API answers.
-    pub image_locations: BTreeMap<ImageId, Result<Vec<LocationEntry>, BackendErrorKind>>,
+    pub image_locations: BTreeMap<ImageId, Result<Arc<[LocationEntry]>, BackendErrorKind>>,
     /// Cluster facts.
     pub cluster: Option<Result<ClusterInfo, BackendErrorKind>>,
     /// Pool existence.
@@ -325,7 +325,7 @@ impl Facts {
     pub fn learn(&mut self, fact: Fact) {
         match fact {
             Fact::Volume { volume_id, volume } => {
-                self.volumes.insert(volume_id, volume.map(Arc::from));
+                self.volumes.insert(volume_id, volume);
             }
             Fact::Snapshot { snapshot_id, snapshot } => {
                 self.snapshots.insert(snapshot_id, snapshot);
@@ -341,7 +341,7 @@ impl Facts {
                 self.cache_by_location.insert(location, entries);
             }
             Fact::Image { image_id, image } => {
-                self.images.insert(image_id, image.map(|i| *i));
+                self.images.insert(image_id, image);
             }
             Fact::ImageLocations { image_id, locations } => {
                 self.image_locations.insert(image_id, locations);
@@ -371,6 +371,40 @@ impl Facts {
                 self.project_usage.insert(project_id, usage);
             }
         }
+    }
+
+    /// Adds answers in order, as [`Facts::learn`] on each would, but many
+    /// volume rows in ascending id order (what a [`Need::Volumes`] fetch
+    /// gives) are merged into [`Facts::volumes`] at once instead of one
+    /// lookup each.
+    pub fn learn_all(&mut self, facts: impl IntoIterator<Item = Fact>) {
+        let mut rows: Vec<(VolumeId, Option<Arc<Volume>>)> = Vec::new();
+        for fact in facts {
+            match fact {
+                Fact::Volume { volume_id, volume } if rows.last().map_or(true, |(last, _)| *last < volume_id) => {
+                    rows.push((volume_id, volume));
+                }
+                other => {
+                    self.learn_rows(&mut rows);
+                    self.learn(other);
+                }
+            }
+        }
+        self.learn_rows(&mut rows);
+    }
+
+    /// Learns rows with strictly ascending ids.
+    fn learn_rows(&mut self, rows: &mut Vec<(VolumeId, Option<Arc<Volume>>)>) {
+        if rows.len() < 64 {
+            for (id, volume) in rows.drain(..) {
+                self.volumes.insert(id, volume);
+            }
+            return;
+        }
+        // Sorted input: built in one pass, merged in one pass (later
+        // answers replace earlier ones).
+        let mut batch: BTreeMap<VolumeId, Option<Arc<Volume>>> = rows.drain(..).collect();
+        self.volumes.append(&mut batch);
     }
 
     /// Adds a volume row.

@@ -532,7 +532,9 @@ mod tests {
         c.apply(&RbdOp::Clone {
             parent: ImageSpec::new("images", "img").snap(SNAPSHOT_NAME),
             child: ImageSpec::new("volumes", "volume-1"),
-            order: 22,
+            // Cinder's `_clone` order: at least the image's 8 MiB stripe unit
+            // (librbd refuses a smaller object size).
+            order: 23,
             features: 1,
         })
         .unwrap();

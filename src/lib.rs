@@ -69,6 +69,8 @@ pub mod error;
 pub mod explain;
 pub mod facts;
 pub mod glance_store;
+#[cfg(feature = "rbd")]
+pub mod librbd;
 pub mod location;
 pub mod memory;
 pub mod model;
@@ -77,3 +79,5 @@ pub mod planner;
 pub mod ports;
 pub mod rbd;
 pub mod shell;
+#[cfg(feature = "testing")]
+pub mod testing;

@@ -117,14 +117,153 @@ impl RbdLocation {
 /// assert_eq!(rbd_fsid("rbd://f/pool/img"), Err(RbdLocationError::NotASnapshot { parts: 3 }));
 /// ```
 pub fn rbd_fsid(url: &str) -> Result<Cow<'_, str>, RbdLocationError> {
+    let rest = rbd_checked(url)?;
+    let end = rest.find('/').unwrap_or(rest.len());
+    Ok(unquote(rest.get(..end).unwrap_or_default()))
+}
+
+/// Whether the `rbd://` location `url` is in the cluster `fsid`: the
+/// checks of [`rbd_fsid`] (same errors), then its answer compared with
+/// `fsid`, without copying anything in the usual case (no `%` in the URL).
+///
+/// ```
+/// use cinder_flow::location::{rbd_fsid_is, RbdLocationError};
+/// assert_eq!(rbd_fsid_is("rbd://f%2Dx/pool/img/snap", "f-x"), Ok(true));
+/// assert_eq!(rbd_fsid_is("rbd://f-x/pool/img/snap", "f-y"), Ok(false));
+/// assert_eq!(rbd_fsid_is("rbd://f/pool/img", "f"), Err(RbdLocationError::NotASnapshot { parts: 3 }));
+/// ```
+pub fn rbd_fsid_is(url: &str, fsid: &str) -> Result<bool, RbdLocationError> {
+    RbdFsid::new(fsid).matches(url)
+}
+
+/// A cluster fsid to test many `rbd://` locations against (see
+/// [`rbd_fsid_is`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RbdFsid<'a> {
+    fsid: &'a str,
+    has_slash: bool,
+}
+
+impl<'a> RbdFsid<'a> {
+    pub(crate) fn new(fsid: &'a str) -> Self {
+        Self { fsid, has_slash: has_byte(fsid.as_bytes(), b'/') }
+    }
+
+    /// [`rbd_fsid_is`] for this fsid.
+    pub(crate) fn matches(&self, url: &str) -> Result<bool, RbdLocationError> {
+        rbd_fsid_matches(url, self.fsid, self.has_slash)
+    }
+}
+
+/// What one pass over a location URL tells the two classifications the
+/// planner makes of every location ([`rbd_fsid_is`] for the driver clone,
+/// [`may_be_cinder`] for the image-volume clone), so that a URL is read
+/// once for both.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UrlScan {
+    /// A C0 control, non-ASCII byte, `[` or `]` somewhere.
+    special: bool,
+    /// A `%` somewhere.
+    percent: bool,
+    /// How many `/` (counted up to 6).
+    slashes: u8,
+    /// The positions of the first five `/`.
+    at: [u32; 5],
+}
+
+impl UrlScan {
+    pub(crate) fn new(url: &str) -> Self {
+        let b = url.as_bytes();
+        let mut scan = UrlScan { special: false, percent: false, slashes: 0, at: [0; 5] };
+        if b.len() > u32::MAX as usize {
+            // Positions would not fit: leave it all to the exact functions.
+            scan.special = true;
+            scan.percent = true;
+            return scan;
+        }
+        for_each_block(b, |offset, block, valid| {
+            let (slash, percent, special) = bytes::slash_percent_special(block);
+            scan.percent |= percent & valid != 0;
+            scan.special |= special & valid != 0;
+            let mut m = slash & valid;
+            while m != 0 && scan.slashes < 6 {
+                if let Some(slot) = scan.at.get_mut(usize::from(scan.slashes)) {
+                    *slot = (offset + m.trailing_zeros() as usize) as u32;
+                }
+                scan.slashes += 1;
+                m &= m - 1;
+            }
+            true
+        });
+        scan
+    }
+
+    /// [`may_be_cinder`] of the scanned `url`.
+    pub(crate) fn may_be_cinder(&self, url: &str) -> bool {
+        let b = url.as_bytes();
+        if self.special || !b.first().is_some_and(|&c| c > b' ') {
+            return !matches!(CinderLocation::parse(url), Err(CinderLocationError::NotCinder { .. }));
+        }
+        b.len() > 6 && b[6] == b':' && b[..6].eq_ignore_ascii_case(b"cinder")
+    }
+
+    /// [`rbd_fsid_is`] of the scanned `url`.
+    pub(crate) fn rbd_fsid_is(&self, url: &str, fsid: &RbdFsid<'_>) -> Result<bool, RbdLocationError> {
+        if !url.starts_with("rbd://") {
+            return Err(RbdLocationError::NotRbd);
+        }
+        // `rbd://` holds the first two slashes; the usual location has
+        // three more, none first or last after the prefix, none touching,
+        // and no `%`.
+        let [_, _, a, b, c] = self.at.map(|p| p as usize);
+        let usual = self.slashes == 5 && a > 6 && b > a + 1 && c > b + 1 && c + 1 < url.len();
+        if !usual || self.percent || fsid.has_slash {
+            return fsid.matches(url);
+        }
+        let rest = &url.as_bytes()[6..];
+        Ok(rest.get(fsid.fsid.len()) == Some(&b'/') && rest.starts_with(fsid.fsid.as_bytes()))
+    }
+}
+
+fn rbd_fsid_matches(url: &str, fsid: &str, fsid_has_slash: bool) -> Result<bool, RbdLocationError> {
+    let rest = rbd_checked(url)?;
+    let b = rest.as_bytes();
+    // Without `%` in the URL the fsid is the text before the first `/`: it
+    // equals a `fsid` without `/` exactly when the URL continues with `/`.
+    if !fsid_has_slash && !has_byte(b, b'%') {
+        return Ok(b.get(fsid.len()) == Some(&b'/') && b.starts_with(fsid.as_bytes()));
+    }
+    let end = rest.find('/').unwrap_or(rest.len());
+    Ok(unquote(rest.get(..end).unwrap_or_default()) == fsid)
+}
+
+/// The text after `rbd://` of a URL with four non-blank `/`-separated
+/// pieces, or why [`RbdLocation::parse`] rejects it (blank pieces are
+/// checked before the count).
+fn rbd_checked(url: &str) -> Result<&str, RbdLocationError> {
     let rest = url.strip_prefix("rbd://").ok_or(RbdLocationError::NotRbd)?;
+    let b = rest.as_bytes();
+    // The usual case: exactly three slashes, none first or last, no two
+    // touching. Anything else is sorted out by the plain split below.
+    let mut at = [0usize; 3];
+    let mut slashes = 0usize;
+    for_each_block(b, |offset, block, valid| {
+        let mut m = bytes::eq(block, b'/') & valid;
+        while m != 0 {
+            if let Some(slot) = at.get_mut(slashes) {
+                *slot = offset + m.trailing_zeros() as usize;
+            }
+            slashes += 1;
+            m &= m - 1;
+        }
+        slashes <= 3
+    });
+    if slashes == 3 && at[0] > 0 && at[1] > at[0] + 1 && at[2] > at[1] + 1 && at[2] + 1 < b.len() {
+        return Ok(rest);
+    }
     let mut count = 0usize;
     let mut blank = false;
-    let mut fsid = "";
     for piece in rest.split('/') {
-        if count == 0 {
-            fsid = piece;
-        }
         blank |= piece.is_empty();
         count += 1;
     }
@@ -134,7 +273,126 @@ pub fn rbd_fsid(url: &str) -> Result<Cow<'_, str>, RbdLocationError> {
     if count != 4 {
         return Err(RbdLocationError::NotASnapshot { parts: count });
     }
-    Ok(unquote(fsid))
+    Ok(rest)
+}
+
+/// Whether any byte of `b` is `byte`.
+fn has_byte(b: &[u8], byte: u8) -> bool {
+    let mut found = false;
+    for_each_block(b, |_, block, valid| {
+        found = bytes::eq(block, byte) & valid != 0;
+        !found
+    });
+    found
+}
+
+/// Calls `f` with the offset of each 16-byte block of `b`, the block and
+/// the mask of the bytes it has not been given yet (bit `i` for byte
+/// `offset + i`), while `f` says to go on. The last block overlaps the one
+/// before, or is padded when `b` is shorter than 16 bytes.
+#[inline(always)]
+fn for_each_block(b: &[u8], mut f: impl FnMut(usize, &[u8; 16], u32) -> bool) {
+    let mut offset = 0;
+    while let Some(block) = b.get(offset..).and_then(<[u8]>::first_chunk::<16>) {
+        if !f(offset, block, 0xFFFF) {
+            return;
+        }
+        offset += 16;
+    }
+    let tail = b.len() - offset;
+    if tail == 0 {
+        return;
+    }
+    if let Some(block) = b.last_chunk::<16>() {
+        f(b.len() - 16, block, (0xFFFF << (16 - tail)) & 0xFFFF);
+    } else {
+        let mut block = [b'a'; 16];
+        block[..tail].copy_from_slice(b);
+        f(0, &block, (1 << tail) - 1);
+    }
+}
+
+/// Tests on 16 bytes at once, each giving a mask with bit `i` set when
+/// byte `i` matches: SSE2 (always present on x86-64), or a plain loop.
+mod bytes {
+    /// Bytes equal to `byte`.
+    #[inline(always)]
+    pub(super) fn eq(block: &[u8; 16], byte: u8) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+            // SAFETY: SSE2 is part of the x86-64 baseline, and the unaligned
+            // load reads exactly the 16 bytes of `block`.
+            unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().cast());
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(byte as i8))) as u32 & 0xFFFF
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            mask(block, |c| c == byte)
+        }
+    }
+
+    /// [`eq`] for `/` and `%`, and [`control_high_or_bracket`], at once.
+    #[inline(always)]
+    pub(super) fn slash_percent_special(block: &[u8; 16]) -> (u32, u32, u32) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{
+                _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            };
+            // SAFETY: as in `eq`.
+            unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().cast());
+                let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8));
+                let percent = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'%' as i8));
+                let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+                let open = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'[' as i8));
+                let close = _mm_cmpeq_epi8(v, _mm_set1_epi8(b']' as i8));
+                let special = _mm_or_si128(low, _mm_or_si128(open, close));
+                (
+                    _mm_movemask_epi8(slash) as u32 & 0xFFFF,
+                    _mm_movemask_epi8(percent) as u32 & 0xFFFF,
+                    _mm_movemask_epi8(special) as u32 & 0xFFFF,
+                )
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            (eq(block, b'/'), eq(block, b'%'), control_high_or_bracket(block))
+        }
+    }
+
+    /// Bytes that are C0 controls (below 0x20), non-ASCII (from 0x80 up),
+    /// `[` or `]`.
+    #[inline(always)]
+    pub(super) fn control_high_or_bracket(block: &[u8; 16]) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{
+                _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+            };
+            // SAFETY: as in `eq`. As signed bytes, the controls and the
+            // non-ASCII bytes are exactly those below 0x20.
+            unsafe {
+                let v = _mm_loadu_si128(block.as_ptr().cast());
+                let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
+                let open = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'[' as i8));
+                let close = _mm_cmpeq_epi8(v, _mm_set1_epi8(b']' as i8));
+                _mm_movemask_epi8(_mm_or_si128(low, _mm_or_si128(open, close))) as u32 & 0xFFFF
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            mask(block, |c| c < 0x20 || c >= 0x80 || c == b'[' || c == b']')
+        }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn mask(block: &[u8; 16], f: impl Fn(u8) -> bool) -> u32 {
+        block.iter().enumerate().fold(0, |m, (i, &c)| m | (u32::from(f(c)) << i))
+    }
 }
 
 impl fmt::Display for RbdLocation {
@@ -180,7 +438,7 @@ fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 /// decodes the bytes as UTF-8 with U+FFFD for each maximal invalid subpart,
 /// which is also what [`String::from_utf8_lossy`] does.
 fn unquote(s: &str) -> Cow<'_, str> {
-    if !s.contains('%') {
+    if !has_byte(s.as_bytes(), b'%') {
         return Cow::Borrowed(s);
     }
     let bytes = s.as_bytes();
@@ -291,6 +549,9 @@ impl CinderLocation {
             // `if not url: continue`
             return Err(CinderLocationError::NotCinder { scheme: String::new() });
         }
+        if let Some(id) = canonical_cinder_id(url) {
+            return Ok(CinderLocation { volume_id: VolumeId::new(id), store: None });
+        }
         with_split(url, |split| match cinder_parts(split) {
             Ok((id, store)) => Ok(CinderLocation { volume_id: VolumeId::new(id), store: store.map(str::to_owned) }),
             Err(CinderFail::NotCinder(scheme)) => {
@@ -300,6 +561,29 @@ impl CinderLocation {
             Err(CinderFail::InvalidUrl(message)) => Err(CinderLocationError::InvalidUrl { message }),
         })
     }
+}
+
+/// The id of the usual `cinder://<uuid>` form, when `url` is exactly
+/// `cinder://` (any case) followed by hex digits and dashes only, 32 of
+/// them hex digits: the split of such a URL cannot raise, its netloc is the
+/// whole rest (no `/?#[]`, tab, CR or LF), its path is empty, so the id is
+/// the netloc, and `is_uuid_like` accepts it. Anything else takes the full
+/// parse.
+fn canonical_cinder_id(url: &str) -> Option<&str> {
+    let b = url.as_bytes();
+    if b.len() < 9 + 32 || !b[..9].eq_ignore_ascii_case(b"cinder://") {
+        return None;
+    }
+    let rest = &b[9..];
+    let mut hex = 0usize;
+    for &c in rest {
+        if c.is_ascii_hexdigit() {
+            hex += 1;
+        } else if c != b'-' {
+            return None;
+        }
+    }
+    (hex == 32).then(|| url.get(9..)).flatten()
 }
 
 /// [`CinderLocationError`] before anything is copied.
@@ -336,9 +620,15 @@ fn cinder_parts(split: Result<RawSplit<'_>, String>) -> Result<(&str, Option<&st
 /// before the first `:`); other URLs are fully parsed.
 pub fn may_be_cinder(url: &str) -> bool {
     let b = url.as_bytes();
-    let plain = url.is_ascii()
-        && b.first().is_some_and(|&c| c > b' ')
-        && !b.iter().any(|&c| matches!(c, b'[' | b']' | b'\t' | b'\r' | b'\n'));
+    // Stricter than needed (any control character, non-ASCII byte or
+    // bracket sends a URL to the full parse, not only tab/CR/LF anywhere and
+    // brackets or non-ASCII in the netloc), which is always correct.
+    let mut special = false;
+    for_each_block(b, |_, block, valid| {
+        special = bytes::control_high_or_bracket(block) & valid != 0;
+        !special
+    });
+    let plain = !special && b.first().is_some_and(|&c| c > b' ');
     if !plain {
         return !matches!(CinderLocation::parse(url), Err(CinderLocationError::NotCinder { .. }));
     }
@@ -1031,6 +1321,52 @@ mod tests {
     const UUID3: &str = "29c80662-3a9f-4844-a585-55cd3cd180b5";
     const UUID4: &str = "4cd72b2b-5a4f-4f24-93dc-7c0212002916";
     const UUID5: &str = "0a574d83-cacf-42b9-8f9f-8f4faa6d4746";
+
+    /// The one-pass scan the planner uses answers exactly as the functions
+    /// it stands for, on every recorded case and on shapes around the fast
+    /// paths (block edges, slashes touching, `%`, controls).
+    #[test]
+    fn url_scan_agrees_with_the_exact_functions() {
+        let cases: Vec<serde_json::Value> =
+            serde_json::from_str(include_str!("../tests/data/location_cases.json")).expect("cases");
+        let mut urls: Vec<String> = cases.iter().filter_map(|c| c["url"].as_str().map(str::to_owned)).collect();
+        let fsid = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
+        for tail in ["", "x", "xxxxxxx", "xxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx"] {
+            for shape in [
+                format!("rbd://{fsid}/images/img{tail}/snap"),
+                format!("rbd://{fsid}{tail}/images/img/snap"),
+                format!("rbd://{fsid}/images//img{tail}"),
+                format!("rbd://{fsid}/images/img{tail}/snap/"),
+                format!("rbd:///{fsid}/images/img{tail}"),
+                format!("rbd://{fsid}/im%61ges/img{tail}/snap"),
+                format!("rbd://7d5ab9c0%2D5e1b/images/img{tail}/snap"),
+                format!("rbd://{fsid}/images/img{tail}/s/n/a/p"),
+                format!("rbd://{fsid}/i\tmages/img{tail}/snap"),
+                format!("rbd://{fsid}/images/im]g{tail}/snap"),
+                format!("cinder://{UUID1}{tail}"),
+                format!("CINDER://[{tail}/{UUID1}"),
+                format!(" cinder://{UUID1}{tail}"),
+                format!("cin\nder://{UUID1}{tail}"),
+                format!("http://{tail}é/x"),
+                tail.to_owned(),
+            ] {
+                urls.push(shape);
+            }
+        }
+        let fsids = [fsid, "fsid", "/", "7d5ab9c0-5e1b", "", "f/x"];
+        for url in &urls {
+            let scan = UrlScan::new(url);
+            assert_eq!(scan.may_be_cinder(url), may_be_cinder(url), "{url:?}");
+            for f in fsids {
+                let exact = rbd_fsid(url).map(|got| got == f);
+                assert_eq!(scan.rbd_fsid_is(url, &RbdFsid::new(f)), exact, "{url:?} {f:?}");
+                assert_eq!(rbd_fsid_is(url, f), exact, "{url:?} {f:?}");
+            }
+            if let Ok(got) = rbd_fsid(url) {
+                assert_eq!(scan.rbd_fsid_is(url, &RbdFsid::new(&got)), Ok(true), "{url:?}");
+            }
+        }
+    }
 
     fn rbd(fsid: &str, pool: &str, image: &str, snapshot: &str) -> RbdLocation {
         RbdLocation { fsid: fsid.into(), pool: pool.into(), image: image.into(), snapshot: snapshot.into() }

@@ -8,6 +8,7 @@
 //! (e.g. "not found" on opening a location means "not cloneable").
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -73,11 +74,16 @@ pub struct DownloadedImage {
 #[async_trait]
 pub trait ImageService: Send + Sync + std::fmt::Debug {
     /// `GET /v2/images/{id}`: `NotFound` when absent or not visible.
-    async fn show(&self, image_id: &ImageId) -> BackendResult<Image>;
+    ///
+    /// Shared (`Arc`): the record goes into the [`Facts`](crate::facts::Facts)
+    /// as it is, so a service that caches images hands out the same record
+    /// without copying it (an image may have thousands of locations).
+    async fn show(&self, image_id: &ImageId) -> BackendResult<Arc<Image>>;
 
     /// The service-only location API (`get_image_locations`):
     /// `NotSupported` when Glance answers 501, `PermissionDenied` for 403.
-    async fn locations(&self, image_id: &ImageId) -> BackendResult<Vec<LocationEntry>>;
+    /// Shared, like [`ImageService::show`].
+    async fn locations(&self, image_id: &ImageId) -> BackendResult<Arc<[LocationEntry]>>;
 
     /// Downloads the image and converts it to raw in the conversion
     /// directory.
@@ -88,11 +94,13 @@ pub trait ImageService: Send + Sync + std::fmt::Debug {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait VolumeDb: Send + Sync + std::fmt::Debug {
-    /// A visible (not deleted) volume row.
-    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Volume>>;
+    /// A visible (not deleted) volume row. Shared (`Arc`): rows go into the
+    /// [`Facts`](crate::facts::Facts) as they are.
+    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Arc<Volume>>>;
 
-    /// Visible rows among `ids`, any order.
-    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Volume>>;
+    /// Visible rows among `ids`, any order (shared, like
+    /// [`VolumeDb::volume`]).
+    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Arc<Volume>>>;
 
     /// A snapshot row.
     async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>>;

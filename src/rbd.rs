@@ -92,6 +92,10 @@ impl fmt::Debug for SnapSpec {
 /// cluster sets no `rbd_default_features`.
 pub const FEATURE_LAYERING: u64 = 1;
 
+/// librbd's striping v2 feature bit: set on images whose stripe unit is not
+/// their object size.
+pub const FEATURE_STRIPINGV2: u64 = 2;
+
 /// A snapshot of an image.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RbdSnapshot {
@@ -703,13 +707,27 @@ impl Cluster {
                     return Err(InvalidArgument.into());
                 }
                 let size = snap.size;
+                // librbd's clone inherits the parent's stripe unit (python's
+                // `RBD.clone` passes only features and order): striping v2
+                // when it is not the clone's object size, EINVAL when it does
+                // not divide it (found against a real cluster,
+                // tests/rbd_real.rs).
+                let object_size = 1u64.checked_shl(u32::from(*order)).unwrap_or(0);
+                let stripe_unit = if p.stripe_unit.0 == 0 { object_size } else { p.stripe_unit.0 };
                 self.check_pool(&child.pool)?;
                 if self.exists(child)? {
                     return Err(AlreadyExists.into());
                 }
+                if stripe_unit > object_size || object_size % stripe_unit != 0 {
+                    return Err(InvalidArgument.into());
+                }
                 let mut new = RbdImage::new(size);
-                new.features = *features;
-                new.stripe_unit = Bytes(1u64.checked_shl(u32::from(*order)).unwrap_or(0));
+                new.features = if stripe_unit == object_size {
+                    *features & !FEATURE_STRIPINGV2
+                } else {
+                    *features | FEATURE_STRIPINGV2
+                };
+                new.stripe_unit = Bytes(stripe_unit);
                 new.parent = Some(parent.clone());
                 self.insert_new(child, new);
             }
@@ -919,6 +937,23 @@ mod tests {
         c.clone_v2 = true;
         c.apply(&clone_op(&snap, "v")).unwrap();
         assert_eq!(c.parent_info(&spec("volumes", "v"), None).unwrap(), snap);
+    }
+
+    #[test]
+    fn clone_inherits_the_parent_stripe_unit() {
+        let (mut c, snap) = cluster_with_parent(true);
+        // A larger object size: the parent's 4 MiB stripe unit, striping v2.
+        let op = RbdOp::Clone { parent: snap.clone(), child: spec("volumes", "big"), order: 25, features: 1 };
+        c.apply(&op).unwrap();
+        let big = c.open(&spec("volumes", "big"), None).unwrap();
+        assert_eq!((big.stripe_unit, big.features), (Bytes(4 << 20), 1 | FEATURE_STRIPINGV2));
+        // Same object size: no striping.
+        c.apply(&clone_op(&snap, "same")).unwrap();
+        let same = c.open(&spec("volumes", "same"), None).unwrap();
+        assert_eq!((same.stripe_unit, same.features), (Bytes(4 << 20), 1));
+        // A smaller object size than the stripe unit: EINVAL.
+        let op = RbdOp::Clone { parent: snap, child: spec("volumes", "small"), order: 21, features: 1 };
+        assert_eq!(c.apply(&op), Err(ApplyError::Failed(InvalidArgument)));
     }
 
     #[test]

@@ -15,6 +15,12 @@ use cinder_flow::planner::{
     ZoneDecision, ZoneRejection, ZoneRequest, ZoneSource,
 };
 
+/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
+/// at least `floor`.
+fn cases(floor: u32) -> u32 {
+    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
+}
+
 fn zone() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec!["nova", "az1", "az2", "AZ1", "nova3", "ag1"]).prop_map(str::to_owned),
@@ -138,7 +144,7 @@ fn reference_parse(spec: &str) -> Vec<String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     /// API-13: the known zones do not depend on the order of the service
     /// rows, and always include a non-empty storage zone.
@@ -345,7 +351,7 @@ fn size() -> impl Strategy<Value = RequestedSize> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     /// Any size decides without panicking, deterministically; an accepted
     /// size is a positive integer, and the only failures are the ones

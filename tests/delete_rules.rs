@@ -11,6 +11,12 @@ use cinder_flow::planner::{DeleteRules, Policy, Request};
 use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp, RbdSnapshot, SnapSpec};
 use cinder_flow::shell::{self, Backends, ExecOptions};
 
+/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
+/// at least `floor`.
+fn cases(floor: u32) -> u32 {
+    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
+}
+
 const ID: &str = "11111111-1111-4111-8111-111111111111";
 const NAME: &str = "volume-11111111-1111-4111-8111-111111111111";
 
@@ -215,7 +221,7 @@ fn has_children(c: &Cluster, spec: &ImageSpec) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
     /// A delete plan never removes an image that still has children, and
     /// executing it on the simulated cluster does exactly what it planned.

@@ -22,6 +22,12 @@ use cinder_flow::planner::{Policy, Request};
 use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp, RbdSnapshot, SnapSpec};
 use cinder_flow::shell::{self, Backends, ExecOptions};
 
+/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
+/// at least `floor`.
+fn cases(floor: u32) -> u32 {
+    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
+}
+
 const FSID: &str = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
 const IMAGE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
 const TARGET: &str = "11111111-1111-4111-8111-111111111111";
@@ -146,7 +152,7 @@ fn plan_of(w: &World, policy: &Policy) -> Plan {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// Same facts, same plan; and the order in which the database returns
     /// rows (upstream orders them itself) does not matter.
@@ -241,7 +247,7 @@ fn depth_of(c: &Cluster, name: &str) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn clone_depth_rules(depth in 0usize..7, max_depth in -2i64..6, use_quota in any::<bool>(), clone_v2 in any::<bool>()) {
@@ -310,7 +316,7 @@ fn filter_ref(value: &str, field: &str) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn host_filter_is_sql_like(value in "[ab_%@#]{0,6}", field in "[abAB_%@#]{0,8}") {

@@ -109,10 +109,11 @@ fn image(name: &str, spec: &ImageSpec) -> Result<Image, VectorError> {
         created_at: ts(name, "image.created_at", &spec.created_at)?,
         updated_at: ts(name, "image.updated_at", &spec.updated_at)?,
         direct_url: spec.direct_url.clone(),
-        locations: spec
-            .locations
-            .as_ref()
-            .map(|l| l.iter().map(|e| LocationEntry { url: e.url.clone(), metadata: e.metadata.clone() }).collect()),
+        locations: spec.locations.as_ref().map(|l| {
+            l.iter()
+                .map(|e| LocationEntry { url: e.url.as_deref().map(Into::into), metadata: e.metadata.clone() })
+                .collect()
+        }),
         properties: spec.properties.clone(),
     })
 }

@@ -1,7 +1,7 @@
 //! Cinder's database in memory, behind the [`VolumeDb`] port.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
@@ -17,6 +17,9 @@ use crate::ports::{BackendResult, VolumeDb};
 /// filter `deleted = False`. Evictions requested through the volume API are
 /// recorded (see [`MemoryVolumeDb::evictions`]); the deletion they ask for
 /// is asynchronous upstream and is not performed here.
+///
+/// Volume rows are kept shared: [`VolumeDb::volume`] and
+/// [`VolumeDb::volumes`] hand out the stored `Arc`s without copying.
 #[derive(Debug, Default)]
 pub struct MemoryVolumeDb {
     state: Mutex<State>,
@@ -24,7 +27,9 @@ pub struct MemoryVolumeDb {
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct State {
-    volumes: BTreeMap<VolumeId, Volume>,
+    /// Hashed: a lookup costs the same whatever the size of the table (only
+    /// sums iterate over it).
+    volumes: HashMap<VolumeId, Arc<Volume>>,
     deleted: BTreeSet<VolumeId>,
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     types: Vec<VolumeType>,
@@ -49,14 +54,16 @@ impl MemoryVolumeDb {
     }
 
     /// Adds or replaces a volume row.
-    pub fn add_volume(&self, v: Volume) {
+    pub fn add_volume(&self, v: impl Into<Arc<Volume>>) {
+        let v: Arc<Volume> = v.into();
         let mut s = self.lock();
         s.deleted.remove(&v.id);
         s.volumes.insert(v.id.clone(), v);
     }
 
     /// Adds a soft-deleted volume row (invisible to queries).
-    pub fn add_deleted_volume(&self, v: Volume) {
+    pub fn add_deleted_volume(&self, v: impl Into<Arc<Volume>>) {
+        let v: Arc<Volume> = v.into();
         let mut s = self.lock();
         s.deleted.insert(v.id.clone());
         s.volumes.insert(v.id.clone(), v);
@@ -113,7 +120,7 @@ impl MemoryVolumeDb {
         if s.deleted.contains(id) {
             return None;
         }
-        s.volumes.get(id).cloned()
+        s.volumes.get(id).map(|v| (**v).clone())
     }
 
     /// All cache rows, sorted by (image, host, volume).
@@ -152,18 +159,23 @@ fn missing(what: String) -> BackendError {
 
 #[async_trait]
 impl VolumeDb for MemoryVolumeDb {
-    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Volume>> {
-        Ok(self.get_volume(id))
+    async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Arc<Volume>>> {
+        let s = self.lock();
+        if s.deleted.contains(id) {
+            return Ok(None);
+        }
+        Ok(s.volumes.get(id).cloned())
     }
 
-    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Volume>> {
+    async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Arc<Volume>>> {
         let s = self.lock();
+        let visible = |id: &VolumeId| if s.deleted.contains(id) { None } else { s.volumes.get(id).cloned() };
+        if ids.windows(2).all(|w| w[0] < w[1]) {
+            // Sorted and unique, as the planner asks: no duplicates to drop.
+            return Ok(ids.iter().filter_map(visible).collect());
+        }
         let mut seen = BTreeSet::new();
-        Ok(ids
-            .iter()
-            .filter(|id| seen.insert(*id) && !s.deleted.contains(*id))
-            .filter_map(|id| s.volumes.get(id).cloned())
-            .collect())
+        Ok(ids.iter().filter(|id| seen.insert(*id)).filter_map(visible).collect())
     }
 
     async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>> {
@@ -237,6 +249,7 @@ impl VolumeDb for MemoryVolumeDb {
                     return Err(missing(format!("volume {volume_id}")));
                 }
                 let v = s.volumes.get_mut(volume_id).ok_or_else(|| missing(format!("volume {volume_id}")))?;
+                let v = Arc::make_mut(v);
                 if let Some(st) = &set.status {
                     v.status = st.clone();
                 }
@@ -251,7 +264,7 @@ impl VolumeDb for MemoryVolumeDb {
                 if s.volumes.contains_key(&volume.id) {
                     return Err(BackendError::new(BackendErrorKind::AlreadyExists, format!("volume {}", volume.id)));
                 }
-                s.volumes.insert(volume.id.clone(), (**volume).clone());
+                s.volumes.insert(volume.id.clone(), Arc::new((**volume).clone()));
             }
             DbWrite::DeleteVolumeRow { volume_id } => {
                 if !s.volumes.contains_key(volume_id) {

@@ -1,7 +1,7 @@
 //! A Glance stand-in behind the [`ImageService`] port.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 
@@ -19,11 +19,21 @@ use super::{FaultInjector, Journal, JournalEntry};
 /// file of the image's virtual size (or its size when Glance does not know
 /// the virtual size), in the image's disk format.
 #[derive(Debug)]
+///
+/// Records are kept shared: [`ImageService::show`] and
+/// [`ImageService::locations`] hand out the stored `Arc`s without copying.
 pub struct MemoryImageService {
-    images: Mutex<BTreeMap<ImageId, Image>>,
+    images: Mutex<BTreeMap<ImageId, Stored>>,
     location_api: LocationApi,
     journal: Journal,
     faults: FaultInjector,
+}
+
+/// An image and its location list, shared.
+#[derive(Debug)]
+struct Stored {
+    image: Arc<Image>,
+    locations: Arc<[LocationEntry]>,
 }
 
 impl MemoryImageService {
@@ -56,16 +66,21 @@ impl MemoryImageService {
     }
 
     /// Adds or replaces an image.
-    pub fn insert(&self, image: Image) {
-        self.images.lock().unwrap_or_else(PoisonError::into_inner).insert(image.id.clone(), image);
+    pub fn insert(&self, image: impl Into<Arc<Image>>) {
+        let image: Arc<Image> = image.into();
+        let locations: Arc<[LocationEntry]> = image.locations.as_deref().unwrap_or_default().into();
+        self.images
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(image.id.clone(), Stored { image, locations });
     }
 
-    fn get(&self, id: &ImageId) -> BackendResult<Image> {
+    fn get<T>(&self, id: &ImageId, f: impl FnOnce(&Stored) -> T) -> BackendResult<T> {
         self.images
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(id)
-            .cloned()
+            .map(f)
             .ok_or_else(|| BackendError::new(BackendErrorKind::NotFound, format!("image {id}")))
     }
 }
@@ -78,16 +93,16 @@ impl Default for MemoryImageService {
 
 #[async_trait]
 impl ImageService for MemoryImageService {
-    async fn show(&self, image_id: &ImageId) -> BackendResult<Image> {
-        self.get(image_id)
+    async fn show(&self, image_id: &ImageId) -> BackendResult<Arc<Image>> {
+        self.get(image_id, |s| s.image.clone())
     }
 
-    async fn locations(&self, image_id: &ImageId) -> BackendResult<Vec<LocationEntry>> {
+    async fn locations(&self, image_id: &ImageId) -> BackendResult<Arc<[LocationEntry]>> {
         match self.location_api {
             LocationApi::Legacy => {
                 Err(BackendError::new(BackendErrorKind::NotSupported, format!("locations of image {image_id}")))
             }
-            LocationApi::New => Ok(self.get(image_id)?.locations.unwrap_or_default()),
+            LocationApi::New => self.get(image_id, |s| s.locations.clone()),
         }
     }
 
@@ -96,7 +111,7 @@ impl ImageService for MemoryImageService {
             self.journal.push(JournalEntry::Download { image_id: image_id.clone(), result: Err(kind) });
             return Err(BackendError::new(kind, format!("download image {image_id}")));
         }
-        let result = self.get(image_id);
+        let result = self.get(image_id, |s| s.image.clone());
         self.journal.push(JournalEntry::Download {
             image_id: image_id.clone(),
             result: result.as_ref().map(|_| ()).map_err(|e| e.kind),

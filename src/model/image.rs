@@ -1,6 +1,7 @@
 //! Glance images as Cinder sees them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,8 +10,11 @@ use super::{Bytes, GiB, ImageId, ProjectId, Timestamp};
 /// One entry of an image's `locations` list (`{url, metadata}`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationEntry {
-    /// The location URL; Glance can hand out entries without one.
-    pub url: Option<String>,
+    /// The location URL; Glance can hand out entries without one. Shared
+    /// (`Arc<str>`), so that copies of a location list (facts, memo, the
+    /// trace's [`Subject::Location`](crate::explain::Subject::Location))
+    /// do not copy the text.
+    pub url: Option<Arc<str>>,
     /// Location metadata, e.g. `{"store": "ceph"}` with multistore.
     #[serde(default)]
     pub metadata: BTreeMap<String, serde_json::Value>,
@@ -18,7 +22,7 @@ pub struct LocationEntry {
 
 impl LocationEntry {
     /// An entry with a URL and no metadata.
-    pub fn url(url: impl Into<String>) -> Self {
+    pub fn url(url: impl Into<Arc<str>>) -> Self {
         Self { url: Some(url.into()), metadata: BTreeMap::new() }
     }
 }

@@ -1688,8 +1688,11 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn image(&self, id: &ImageId) -> R<&'a Result<Image, BackendErrorKind>> {
-        self.facts.images.get(id).ok_or_else(|| Stop::Need(vec![Need::Image { image_id: id.clone() }]))
+    fn image(&self, id: &ImageId) -> R<Result<&'a Image, BackendErrorKind>> {
+        match self.facts.images.get(id) {
+            Some(r) => Ok(r.as_deref().map_err(|k| *k)),
+            None => Err(Stop::Need(vec![Need::Image { image_id: id.clone() }])),
+        }
     }
 
     fn lookup_type(&self, key: &str, how: TypeKey) -> R<Option<&'a VolumeType>> {
@@ -2480,7 +2483,7 @@ mod tests {
                 Need::Services => Fact::Services { services: self.services.clone() },
                 Need::Volume { volume_id } => Fact::Volume {
                     volume_id: volume_id.clone(),
-                    volume: self.volumes.iter().find(|v| &v.id == volume_id).cloned().map(Box::new),
+                    volume: self.volumes.iter().find(|v| &v.id == volume_id).cloned().map(std::sync::Arc::new),
                 },
                 Need::Snapshot { snapshot_id } => Fact::Snapshot {
                     snapshot_id: snapshot_id.clone(),
@@ -2503,7 +2506,7 @@ mod tests {
                         .iter()
                         .find(|i| &i.id == image_id)
                         .cloned()
-                        .map(Box::new)
+                        .map(std::sync::Arc::new)
                         .ok_or(BackendErrorKind::NotFound),
                 },
                 Need::ProjectDefaultVolumeType { project_id } => Fact::ProjectDefaultVolumeType {

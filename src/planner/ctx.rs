@@ -169,6 +169,13 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Makes room for `n` more trace entries (when tracing).
+    pub(crate) fn reserve_trace(&mut self, n: usize) {
+        if !self.dry {
+            self.trace.reserve(n);
+        }
+    }
+
     /// Whether trace entries are being kept (callers can skip building
     /// expensive subjects and reasons when not).
     pub(crate) fn tracing(&self) -> bool {
@@ -252,7 +259,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn image_locations(&self, id: &ImageId) -> Flow<Result<&'a [LocationEntry], BackendErrorKind>> {
         match self.facts.image_locations.get(id) {
-            Some(Ok(l)) => Ok(Ok(l.as_slice())),
+            Some(Ok(l)) => Ok(Ok(l)),
             Some(Err(k)) => Ok(Err(*k)),
             None => Err(Exc::Need(vec![Need::ImageLocations { image_id: id.clone() }])),
         }

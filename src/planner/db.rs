@@ -54,22 +54,49 @@ impl<'a> DbView<'a> {
     pub(crate) fn volumes_by_ids(&self, ids: &[&VolumeId]) -> Flow<Vec<Arc<Volume>>> {
         let mut missing: Vec<VolumeId> = Vec::new();
         let mut rows = Vec::new();
-        for &id in ids {
-            if let Some(v) = self.volumes.get(id) {
-                rows.extend(v.clone());
-                continue;
-            }
-            match self.facts.volumes.get(id) {
-                Some(v) => rows.extend(v.clone()),
-                None => missing.push(id.clone()),
-            }
-        }
+        self.each_row(ids, |id, row| match row {
+            Some(v) => rows.extend(v.cloned()),
+            None => missing.push(id.clone()),
+        });
         if !missing.is_empty() {
             missing.sort();
             return Err(Exc::Need(vec![Need::Volumes { volume_ids: missing }]));
         }
         rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| b.id.cmp(&a.id)));
         Ok(rows)
+    }
+
+    /// The ids among `ids` known to have no visible row.
+    pub(crate) fn absent_ids<'i>(&self, ids: &[&'i VolumeId]) -> Vec<&'i VolumeId> {
+        let mut absent = Vec::new();
+        self.each_row(ids, |id, row| {
+            if let Some(None) = row {
+                absent.push(id);
+            }
+        });
+        absent
+    }
+
+    /// Calls `f` with each id and what the view knows of its row: `None`
+    /// when the facts do not say, `Some(None)` when there is no row.
+    fn each_row<'i>(&self, ids: &[&'i VolumeId], mut f: impl FnMut(&'i VolumeId, Option<Option<&Arc<Volume>>>)) {
+        let written = |id: &VolumeId| self.volumes.get(id).map(Option::as_ref);
+        let known = &self.facts.volumes;
+        let sorted = ids.windows(2).all(|w| w[0] < w[1]);
+        if !sorted || ids.len() < 16 || ids.len().saturating_mul(16) < known.len() {
+            for &id in ids {
+                f(id, written(id).or_else(|| known.get(id).map(Option::as_ref)));
+            }
+            return;
+        }
+        // Many sorted ids: one walk over the facts' rows instead of a
+        // lookup per id.
+        let mut walk = known.range::<VolumeId, _>(ids[0]..).peekable();
+        for &id in ids {
+            while walk.next_if(|(k, _)| *k < id).is_some() {}
+            let fact = walk.next_if(|(k, _)| *k == id).map(|(_, v)| v.as_ref());
+            f(id, if self.volumes.is_empty() { fact } else { written(id).or(fact) });
+        }
     }
 
     /// A snapshot row, `None` if it does not exist.

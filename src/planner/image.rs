@@ -200,7 +200,7 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         probe_same_cluster(ctx, &candidates)?;
     }
     let ours: Arc<str> = Arc::from(fsid);
-    if ctx.tracing() && !candidates.all.is_empty() {
+    if ctx.tracing() && !candidates.verdicts.is_empty() {
         ctx.noted(
             Stage::DriverClone,
             Subject::Path,
@@ -210,14 +210,14 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     // Dry rounds only need the same-cluster locations; the others are
     // rejections for the trace.
     let order: Box<dyn Iterator<Item = usize>> = if ctx.tracing() {
-        Box::new(0..candidates.all.len())
+        ctx.reserve_trace(candidates.verdicts.len());
+        Box::new(0..candidates.verdicts.len())
     } else {
-        Box::new(candidates.same_cluster.iter().copied())
+        Box::new(candidates.same_cluster.iter().map(|(i, _)| *i))
     };
     for index in order {
-        let cand = &candidates.all[index];
-        let subject = || Subject::Location { index, url: cand.url.clone() };
-        let loc = match &cand.verdict {
+        let subject = || Subject::Location { index, url: candidates.url(index, location.locations) };
+        let loc = match &candidates.verdicts[index] {
             DriverVerdict::NoUrl => {
                 ctx.rejected(Stage::DriverClone, subject(), Reason::NoLocation);
                 continue;
@@ -235,7 +235,7 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                 ctx.rejected(Stage::DriverClone, subject(), Reason::OtherCluster { ours: ours.clone() });
                 continue;
             }
-            DriverVerdict::SameCluster(loc) => loc,
+            DriverVerdict::SameCluster(n) => &candidates.same_cluster[*n].1,
         };
         if let Some(loc) = ctx.is_cloneable(loc, image, &subject)? {
             ctx.chosen(Stage::DriverClone, subject());
@@ -243,7 +243,7 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             ctx.rbd_resize(volume, None)?;
             ctx.path = Some(CreatePath::DriverClone);
             ctx.source = Some(Source::RbdLocation {
-                url: cand.url.as_deref().unwrap_or_default().to_owned(),
+                url: candidates.url(index, location.locations).as_deref().unwrap_or_default().to_owned(),
                 pool: loc.pool.clone(),
                 image: loc.image.clone(),
                 snap: loc.snapshot.clone(),
@@ -260,8 +260,7 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
 fn probe_same_cluster(ctx: &mut Ctx<'_>, candidates: &DriverCandidates) -> Flow<()> {
     let facts = ctx.facts;
     let mut pending = Vec::new();
-    for &i in &candidates.same_cluster {
-        let DriverVerdict::SameCluster(loc) = &candidates.all[i].verdict else { continue };
+    for (_, loc) in &candidates.same_cluster {
         if pending.is_empty() {
             if facts.pools.get(&loc.pool) == Some(&false) {
                 return Ok(()); // the flow raises there
@@ -339,15 +338,8 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         Arc::new(db.volumes_by_ids(&ids)?)
     };
     if ctx.tracing() {
-        let found: std::collections::BTreeSet<&crate::model::VolumeId> = rows.iter().map(|r| &r.id).collect();
-        for id in &ids {
-            if !found.contains(id) {
-                ctx.rejected(
-                    Stage::ImageVolumeClone,
-                    Subject::Volume { volume_id: (*id).clone() },
-                    Reason::NotInDatabase,
-                );
-            }
+        for id in ctx.db.absent_ids(&ids) {
+            ctx.rejected(Stage::ImageVolumeClone, Subject::Volume { volume_id: id.clone() }, Reason::NotInDatabase);
         }
     }
     // CIV-5: the location filter.
@@ -369,6 +361,9 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         if let Some((clustered, f)) = &filter {
             let field = if *clustered { row.cluster_name.as_deref() } else { row.host.as_ref().map(|h| h.as_str()) };
             if !f.matches(field) {
+                if !ctx.tracing() {
+                    continue;
+                }
                 ctx.rejected(
                     Stage::ImageVolumeClone,
                     Subject::Volume { volume_id: row.id.clone() },
@@ -383,11 +378,19 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     let owner = image.owner.clone();
     let mut chosen = None;
     for row in &candidates {
-        let subject = Subject::Volume { volume_id: row.id.clone() };
         if chosen.is_some() {
-            ctx.rejected(Stage::ImageVolumeClone, subject, Reason::NewerChosen);
+            if ctx.tracing() {
+                ctx.rejected(
+                    Stage::ImageVolumeClone,
+                    Subject::Volume { volume_id: row.id.clone() },
+                    Reason::NewerChosen,
+                );
+            } else {
+                break;
+            }
             continue;
         }
+        let subject = Subject::Volume { volume_id: row.id.clone() };
         let tagged = row.metadata.get("image_owner").cloned();
         let owner_str = owner.as_ref().map(|o| o.as_str());
         if owner_str != Some(volume.project_id.as_str()) && owner_str != tagged.as_deref() {

@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::location::{may_be_cinder, rbd_fsid, CinderLocation, CinderLocationError, RbdLocation, RbdLocationError};
+use crate::location::{
+    may_be_cinder, CinderLocation, CinderLocationError, RbdFsid, RbdLocation, RbdLocationError, UrlScan,
+};
 use crate::model::{ImageId, LocationEntry, Volume, VolumeId};
 
 /// What `_is_cloneable` can tell about a location before any I/O.
@@ -19,15 +21,9 @@ pub(crate) enum DriverVerdict {
     Unparseable(RbdLocationError),
     /// Another cluster's fsid.
     OtherCluster,
-    /// Same cluster: the rest of the checks need facts.
-    SameCluster(RbdLocation),
-}
-
-/// One URL of the driver-clone candidate list.
-#[derive(Clone, Debug)]
-pub(crate) struct DriverCandidate {
-    pub(crate) url: Option<Arc<str>>,
-    pub(crate) verdict: DriverVerdict,
+    /// Same cluster: the rest of the checks need facts. The location is
+    /// `same_cluster[n].1`.
+    SameCluster(usize),
 }
 
 /// `RBDDriver.clone_image`'s URL list classified against one fsid.
@@ -35,10 +31,25 @@ pub(crate) struct DriverCandidate {
 pub(crate) struct DriverCandidates {
     /// The cluster fsid the list was classified against.
     pub(crate) fsid: String,
-    /// Every URL, in the order upstream tries them.
-    pub(crate) all: Vec<DriverCandidate>,
-    /// Indices of the same-cluster ones, in order.
-    pub(crate) same_cluster: Vec<usize>,
+    /// The URL of the list when it is the direct URL alone (the locations
+    /// list is empty); otherwise the URLs are the locations' own.
+    direct: Option<Arc<str>>,
+    /// A verdict per URL, in the order upstream tries them.
+    pub(crate) verdicts: Vec<DriverVerdict>,
+    /// The same-cluster ones, in order: index in the list and location.
+    pub(crate) same_cluster: Vec<(usize, RbdLocation)>,
+}
+
+impl DriverCandidates {
+    /// The URL at `index` of the list, shared; `locations` is the list the
+    /// candidates were classified from.
+    pub(crate) fn url(&self, index: usize, locations: &[LocationEntry]) -> Option<Arc<str>> {
+        if locations.is_empty() {
+            self.direct.clone()
+        } else {
+            locations.get(index).and_then(|l| l.url.clone())
+        }
+    }
 }
 
 /// `_clone_image_volume`'s candidate URLs and the ids they name.
@@ -67,6 +78,12 @@ struct ImageMemo {
     /// The visible rows of the cinder ids, ordered as the database returns
     /// them (`created_at` desc, `id` desc).
     rows: Option<Arc<Vec<Arc<Volume>>>>,
+    /// One [`UrlScan`] per location URL (`None` for an entry without one),
+    /// shared by both classifications.
+    scans: Option<Arc<[Option<UrlScan>]>>,
+    /// Every id of `cinder` is known to the facts (volume facts are only
+    /// ever added, so this stays true until the image facts change).
+    cinder_ids_known: bool,
 }
 
 /// Per-image derived data, valid for one set of image facts.
@@ -93,6 +110,16 @@ impl Memo {
         }
     }
 
+    /// The scans of the locations' URLs, made once.
+    fn scans(&self, image_id: &ImageId, locations: &[LocationEntry]) -> Arc<[Option<UrlScan>]> {
+        if let Some(s) = self.with(image_id, |m| m.scans.clone()).filter(|s| s.len() == locations.len()) {
+            return s;
+        }
+        let scans: Arc<[Option<UrlScan>]> = locations.iter().map(|l| l.url.as_deref().map(UrlScan::new)).collect();
+        self.with(image_id, |m| m.scans = Some(scans.clone()));
+        scans
+    }
+
     /// `RBDDriver.clone_image`'s URL list (the locations' URLs when the list
     /// is non-empty, else the direct URL, RBD-10), each classified by
     /// `_parse_location` and the fsid check (RBD-5, RBD-6).
@@ -106,28 +133,39 @@ impl Memo {
         if let Some(d) = self.with(image_id, |m| m.driver.clone()).filter(|d| d.fsid == fsid) {
             return d;
         }
-        let urls: Vec<Option<&str>> =
-            if locations.is_empty() { vec![direct_url] } else { locations.iter().map(|l| l.url.as_deref()).collect() };
-        let mut all = Vec::with_capacity(urls.len());
+        let single = [direct_url];
+        let scans = self.scans(image_id, locations);
+        let urls: Box<dyn Iterator<Item = (Option<&str>, Option<&UrlScan>)>> = if locations.is_empty() {
+            Box::new(single.into_iter().map(|u| (u, None)))
+        } else {
+            Box::new(locations.iter().zip(scans.iter()).map(|(l, s)| (l.url.as_deref(), s.as_ref())))
+        };
+        let mut verdicts = Vec::with_capacity(locations.len().max(1));
+        let ours = RbdFsid::new(fsid);
         let mut same_cluster = Vec::new();
-        for (i, u) in urls.into_iter().enumerate() {
+        for (i, (u, scan)) in urls.enumerate() {
+            let matches = |u: &str| match scan {
+                Some(scan) => scan.rbd_fsid_is(u, &ours),
+                None => ours.matches(u),
+            };
             let verdict = match u.filter(|u| !u.is_empty()) {
                 None => DriverVerdict::NoUrl,
-                Some(u) => match rbd_fsid(u) {
+                Some(u) => match matches(u) {
                     Err(e) => DriverVerdict::Unparseable(e),
-                    Ok(f) if f != fsid => DriverVerdict::OtherCluster,
-                    Ok(_) => match RbdLocation::parse(u) {
+                    Ok(false) => DriverVerdict::OtherCluster,
+                    Ok(true) => match RbdLocation::parse(u) {
                         Ok(loc) => {
-                            same_cluster.push(i);
-                            DriverVerdict::SameCluster(loc)
+                            same_cluster.push((i, loc));
+                            DriverVerdict::SameCluster(same_cluster.len() - 1)
                         }
                         Err(e) => DriverVerdict::Unparseable(e),
                     },
                 },
             };
-            all.push(DriverCandidate { url: u.map(Arc::from), verdict });
+            verdicts.push(verdict);
         }
-        let d = Arc::new(DriverCandidates { fsid: fsid.to_owned(), all, same_cluster });
+        let direct = if locations.is_empty() { direct_url.map(Arc::from) } else { None };
+        let d = Arc::new(DriverCandidates { fsid: fsid.to_owned(), direct, verdicts, same_cluster });
         self.with(image_id, |m| m.driver = Some(d.clone()));
         d
     }
@@ -146,14 +184,31 @@ impl Memo {
         if let Some(c) = self.with(image_id, |m| m.cinder.clone()) {
             return c;
         }
-        let all = std::iter::once((None, direct_url))
-            .chain(locations.iter().enumerate().map(|(i, l)| (Some(i), l.url.as_deref())));
+        let scans = self.scans(image_id, locations);
+        let direct = direct_url.map(|u| (None, u, None, None));
+        let listed = locations
+            .iter()
+            .zip(scans.iter())
+            .enumerate()
+            .filter_map(|(i, (l, scan))| l.url.as_ref().map(|u| (Some(i), &**u, Some(u), scan.as_ref())));
         let mut urls = Vec::new();
-        for (index, url) in all {
-            let Some(url) = url.filter(|u| !u.is_empty() && may_be_cinder(u)) else { continue };
+        for (index, url, shared, scan) in direct.into_iter().chain(listed) {
+            if url.is_empty() {
+                continue;
+            }
+            let may = match scan {
+                Some(scan) => scan.may_be_cinder(url),
+                None => may_be_cinder(url),
+            };
+            if !may {
+                continue;
+            }
             match CinderLocation::parse(url) {
                 Err(CinderLocationError::NotCinder { .. }) => {}
-                parsed => urls.push(CinderCandidate { index, url: Arc::from(url), parsed }),
+                parsed => {
+                    let url = shared.cloned().unwrap_or_else(|| Arc::from(url));
+                    urls.push(CinderCandidate { index, url, parsed });
+                }
             }
         }
         let mut ids: Vec<VolumeId> =
@@ -163,6 +218,18 @@ impl Memo {
         let c = Arc::new(CinderCandidates { urls, ids });
         self.with(image_id, |m| m.cinder = Some(c.clone()));
         c
+    }
+
+    /// Whether every id of the image's cinder candidates is known to be in
+    /// the facts (see [`Memo::set_cinder_ids_known`]).
+    pub(crate) fn cinder_ids_known(&self, image_id: &ImageId) -> bool {
+        self.with(image_id, |m| m.cinder_ids_known && m.cinder.is_some())
+    }
+
+    /// Records that every id of the image's cinder candidates is in the
+    /// facts.
+    pub(crate) fn set_cinder_ids_known(&self, image_id: &ImageId) {
+        self.with(image_id, |m| m.cinder_ids_known = m.cinder.is_some());
     }
 
     /// The rows of `ids`, computed once by `compute`.

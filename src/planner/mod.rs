@@ -236,7 +236,10 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
         _ => {}
     }
     // Second stage: what those rows point at.
-    let pool_up = cluster_up && facts.pools.get(&pool) == Some(&true);
+    // The new volume's image is read by every plan that gets as far as the
+    // pool; it is asked together with the pool (an image read in a missing
+    // pool answers that the pool is missing).
+    let pool_up = cluster_up && !pool.is_empty() && facts.pools.get(&pool) != Some(&false);
     let image_of = |volume: &crate::model::Volume| crate::rbd::ImageSpec::new(pool.clone(), volume.rbd_name());
     if let Some(Some(target)) = facts.volumes.get(&request.volume_id) {
         if is_create {
@@ -293,17 +296,20 @@ fn image_prelude(
     if config.direct_url_scheme_allowed("cinder") && bare_raw {
         // Same (direct_url, locations) as get_location gives.
         let (direct, list): (Option<&str>, &[crate::model::LocationEntry]) = match locations {
-            Ok(l) if !l.is_empty() => (None, l.as_slice()),
+            Ok(l) if !l.is_empty() => (None, l),
             _ => match image.direct_url.as_deref() {
                 Some(d) if !d.is_empty() => (Some(d), image.locations.as_deref().unwrap_or(&[])),
                 _ => (None, &[]),
             },
         };
-        let candidates = memo.cinder_candidates(image_id, direct, list);
-        let ids: Vec<crate::model::VolumeId> =
-            candidates.ids.iter().filter(|id| !facts.volumes.contains_key(*id)).cloned().collect();
-        if !ids.is_empty() {
-            want(Need::Volumes { volume_ids: ids }, false);
+        if !memo.cinder_ids_known(image_id) {
+            let candidates = memo.cinder_candidates(image_id, direct, list);
+            let ids = unknown_volumes(&candidates.ids, facts);
+            if ids.is_empty() {
+                memo.set_cinder_ids_known(image_id);
+            } else {
+                want(Need::Volumes { volume_ids: ids }, false);
+            }
         }
     }
     if config.backend.image_volume_cache_enabled && config.internal_tenant().is_some() {
@@ -311,14 +317,35 @@ fn image_prelude(
     }
 }
 
+/// The ids among `ids` (sorted, unique) that the facts know nothing about,
+/// in order.
+fn unknown_volumes(ids: &[crate::model::VolumeId], facts: &Facts) -> Vec<crate::model::VolumeId> {
+    let known = &facts.volumes;
+    let Some(first) = ids.first() else { return Vec::new() };
+    if ids.len() < 16 || ids.len().saturating_mul(16) < known.len() {
+        return ids.iter().filter(|id| !known.contains_key(*id)).cloned().collect();
+    }
+    // Many ids: one walk over the known rows instead of a lookup per id.
+    let mut walk = known.range::<crate::model::VolumeId, _>(first..).map(|(k, _)| k).peekable();
+    let mut unknown = Vec::new();
+    for id in ids {
+        while walk.next_if(|k| *k < id).is_some() {}
+        if walk.next_if(|k| *k == id).is_none() {
+            unknown.push(id.clone());
+        }
+    }
+    unknown
+}
+
 /// A planner that keeps its facts, and what it derived from them, between
 /// rounds of fact gathering.
 ///
 /// Each [`Planner::plan`] first lists, in one batch, the facts every plan of
-/// the request's kind reads; once those are known it decides in a *dry*
-/// run (recording nothing) and, when the dry run needs nothing more, makes
-/// the plan. So a decision takes a handful of rounds and only the last one
-/// builds the plan and its trace.
+/// the request's kind reads; once those are known it decides. For an image
+/// with many locations it decides in a *dry* run (recording nothing) and,
+/// when the dry run needs nothing more, makes the plan, so that only the
+/// last round builds the plan and its (large) trace; otherwise it makes the
+/// plan directly, which the last round needs anyway.
 #[derive(Debug)]
 pub struct Planner {
     request: Request,
@@ -352,6 +379,26 @@ impl Planner {
         self.facts.learn(fact);
     }
 
+    /// Adds answers, in order (as [`Planner::learn`] on each; faster for
+    /// many volume rows, see [`Facts::learn_all`]).
+    pub fn learn_all(&mut self, facts: impl IntoIterator<Item = Fact>) {
+        let facts: Vec<Fact> = facts.into_iter().collect();
+        let mut rows = false;
+        for fact in &facts {
+            match fact {
+                Fact::Image { image_id, .. } | Fact::ImageLocations { image_id, .. } => {
+                    self.memo.forget_image(image_id)
+                }
+                Fact::Volume { .. } => rows = true,
+                _ => {}
+            }
+        }
+        if rows {
+            self.memo.forget_rows();
+        }
+        self.facts.learn_all(facts);
+    }
+
     /// The facts so far.
     pub fn facts(&self) -> &Facts {
         &self.facts
@@ -373,9 +420,31 @@ impl Planner {
         if !needs.is_empty() {
             return Ok(Planning::NeedFacts(needs));
         }
+        if !self.dry_first() {
+            return run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, false);
+        }
         match run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, true)? {
             Planning::NeedFacts(n) => Ok(Planning::NeedFacts(n)),
             Planning::Done(_) => run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, false),
         }
+    }
+
+    /// Whether to decide in a dry run before building the plan: worth it
+    /// when a run that still needs facts would build a large trace for
+    /// nothing (a trace entry per image location). Otherwise the full run
+    /// goes first, and a round that needs nothing more takes one run
+    /// instead of two. Dry and full runs make the same decisions.
+    fn dry_first(&self) -> bool {
+        const FEW_LOCATIONS: usize = 32;
+        let Operation::CreateFromImage { image_id } = &self.request.operation else { return false };
+        let listed = match self.facts.image_locations.get(image_id) {
+            Some(Ok(l)) => l.len(),
+            _ => 0,
+        };
+        let legacy = match self.facts.images.get(image_id) {
+            Some(Ok(i)) => i.locations.as_ref().map_or(0, Vec::len),
+            _ => 0,
+        };
+        listed.max(legacy) > FEW_LOCATIONS
     }
 }

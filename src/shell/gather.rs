@@ -79,9 +79,8 @@ pub async fn plan_from(
                     return Err(GatherError::NoProgress { rounds: round, needs });
                 }
                 for need in &needs {
-                    for fact in fetch(backends, need, planner.facts()).await? {
-                        planner.learn(fact);
-                    }
+                    let facts = fetch(backends, need, planner.facts()).await?;
+                    planner.learn_all(facts);
                 }
                 last = needs;
             }
@@ -110,13 +109,26 @@ pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fa
     match need {
         Need::Volume { volume_id } => {
             let v = b.db.volume(volume_id).await.map_err(fail)?;
-            out.push(Fact::Volume { volume_id: volume_id.clone(), volume: v.map(Box::new) });
+            out.push(Fact::Volume { volume_id: volume_id.clone(), volume: v });
         }
         Need::Volumes { volume_ids } => {
-            let rows = b.db.volumes(volume_ids).await.map_err(fail)?;
-            let mut by_id: std::collections::BTreeMap<_, _> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
-            for id in volume_ids {
-                out.push(Fact::Volume { volume_id: id.clone(), volume: by_id.remove(id).map(Box::new) });
+            let mut rows = b.db.volumes(volume_ids).await.map_err(fail)?;
+            out.reserve(volume_ids.len());
+            if volume_ids.windows(2).all(|w| w[0] < w[1]) {
+                // The usual case (`Need::Volumes` ids are sorted and
+                // unique): one merge walk over the rows sorted by id.
+                rows.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+                let mut rows = rows.into_iter().peekable();
+                for id in volume_ids {
+                    while rows.next_if(|r| r.id < *id).is_some() {}
+                    let volume = rows.next_if(|r| r.id == *id);
+                    out.push(Fact::Volume { volume_id: id.clone(), volume });
+                }
+            } else {
+                let mut by_id: std::collections::BTreeMap<_, _> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
+                for id in volume_ids {
+                    out.push(Fact::Volume { volume_id: id.clone(), volume: by_id.remove(id) });
+                }
             }
         }
         Need::Snapshot { snapshot_id } => {
@@ -142,7 +154,7 @@ pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fa
         Need::Image { image_id } => {
             use BackendErrorKind::*;
             let r = kind_or_fail(b.images.show(image_id).await, need, &[NotFound, PermissionDenied, Rejected])?;
-            out.push(Fact::Image { image_id: image_id.clone(), image: r.map(Box::new) });
+            out.push(Fact::Image { image_id: image_id.clone(), image: r });
         }
         Need::ImageLocations { image_id } => {
             use BackendErrorKind::*;

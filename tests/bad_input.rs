@@ -1,0 +1,213 @@
+//! Bad input at every entry point: a typed error that names the offending
+//! value, or (for data upstream accepts) a plan — never a panic.
+
+use proptest::prelude::*;
+
+use cinder_flow::config::{CinderConf, Config, ConfigError, ConfigFileError, OptionValue};
+use cinder_flow::conformance::{build_world, parse_vectors, run, VectorError};
+use cinder_flow::location::{CinderLocation, CinderLocationError, RbdLocation, RbdLocationError};
+use cinder_flow::model::{Host, HostFilter, Timestamp};
+
+/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
+/// at least `floor`.
+fn cases(floor: u32) -> u32 {
+    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+}
+
+// ------------------------------------------------------------------ vectors
+
+fn vector_error(text: &str) -> String {
+    match parse_vectors(text) {
+        Err(message) => message,
+        Ok(vs) => match build_world(&vs[0]) {
+            Err(e) => e.to_string(),
+            Ok(_) => match rt().block_on(run(&vs[0])) {
+                Err(e) => e.to_string(),
+                Ok(out) => panic!("accepted: {}", out.result),
+            },
+        },
+    }
+}
+
+#[test]
+fn vectors_report_what_is_wrong() {
+    let e = vector_error("{ not json");
+    assert!(e.contains("line 1"), "{e}");
+    let e = vector_error(r#"{"name": "v", "operation": "create_volume", "volume": {"id": "x", "size": "big"}}"#);
+    assert!(e.contains("v") && e.contains("size") || e.contains("invalid type"), "{e}");
+    let e = vector_error(
+        r#"{"name": "v", "operation": "create_volume", "config": {"rbd_poool": "x"}, "volume": {"id": "x"}}"#,
+    );
+    assert!(e.contains("rbd_poool"), "unknown option named: {e}");
+    let e = vector_error(
+        r#"{"name": "v", "operation": "create_volume", "config": {"rbd_max_clone_depth": "five"}, "volume": {"id": "x"}}"#,
+    );
+    assert!(e.contains("rbd_max_clone_depth") && e.contains("five"), "{e}");
+    let e = vector_error(
+        r#"{"name": "v", "operation": "create_volume", "volume": {"id": "x", "created_at": "yesterday"}}"#,
+    );
+    assert!(e.contains("yesterday"), "{e}");
+    let e = vector_error(
+        r#"{"name": "v", "operation": "create_volume", "db": {"snapshots": [{"id": "s", "volume_id": "nope"}]}, "volume": {"id": "x"}}"#,
+    );
+    assert!(e.contains("nope"), "{e}");
+    let e = vector_error(r#"{"name": "v", "operation": "make_coffee", "volume": {"id": "x"}}"#);
+    assert!(e.contains("make_coffee"), "{e}");
+    let e = vector_error(r#"{"name": "v", "operation": "create_cloned_volume", "volume": {"id": "x"}}"#);
+    assert!(e.contains("source_volid"), "{e}");
+    let e = vector_error(
+        r#"{"name": "v", "operation": "create_volume", "glance": {"location_api": "v3"}, "volume": {"id": "x"}}"#,
+    );
+    assert!(e.contains("v3"), "{e}");
+    assert!(matches!(
+        cinder_flow::conformance::read_file(std::path::Path::new("/nonexistent/vector.json")),
+        Err(VectorError::Io { .. })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
+
+    /// Arbitrary JSON-ish text never panics the vector path.
+    #[test]
+    fn vector_decoding_never_panics(text in "\\PC{0,200}") {
+        let _ = vector_error_safe(&text);
+    }
+}
+
+fn vector_error_safe(text: &str) -> Option<String> {
+    let vs = parse_vectors(text).ok()?;
+    let v = vs.first()?;
+    build_world(v).ok()?;
+    rt().block_on(run(v)).err().map(|e| e.to_string())
+}
+
+// ------------------------------------------------------------------ configuration
+
+#[test]
+fn configuration_errors_name_option_and_value() {
+    let mut c = Config::default();
+    match c.set("rbd_max_clone_depth", OptionValue::Str("deep".into())) {
+        Err(ConfigError::WrongType { name, value, .. }) => {
+            assert_eq!(name, "rbd_max_clone_depth");
+            assert!(value.contains("deep"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(c.set("nope", OptionValue::Null), Err(ConfigError::UnknownOption { name }) if name == "nope"));
+    match c.set_from_str("rbd_store_chunk_size", "0") {
+        Err(ConfigError::InvalidValue { name, value, .. }) => {
+            assert_eq!(name, "rbd_store_chunk_size");
+            assert_eq!(value, "0");
+        }
+        other => panic!("{other:?}"),
+    }
+    match CinderConf::parse("[DEFAULT]\nenabled_backends = b\n[b]\nimage_volume_cache_enabled = sometimes\n")
+        .unwrap()
+        .load(None)
+    {
+        Err(ConfigFileError::Value { section, key, value, .. }) => {
+            assert_eq!(
+                (section.as_str(), key.as_str(), value.as_str()),
+                ("b", "image_volume_cache_enabled", "sometimes")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(CinderConf::parse("[broken"), Err(ConfigFileError::Syntax { .. })));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
+
+    /// Any text for any option: a value or a typed error, and a refused value
+    /// leaves the configuration unchanged.
+    #[test]
+    fn options_never_panic(idx in 0usize..cinder_flow::config::OPTIONS.len(), text in "\\PC{0,40}") {
+        let mut c = Config::default();
+        let before = c.clone();
+        let name = cinder_flow::config::OPTIONS[idx].name;
+        match c.set_from_str(name, &text) {
+            Ok(()) => prop_assert!(c.validate().is_ok()),
+            Err(e) => {
+                prop_assert_eq!(&c, &before);
+                prop_assert!(e.to_string().contains(name));
+            }
+        }
+    }
+
+    #[test]
+    fn cinder_conf_never_panics(text in "[\\[\\]a-z_=# \"\n]{0,120}") {
+        if let Ok(conf) = CinderConf::parse(&text) {
+            let _ = conf.load(None);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ locations and hosts
+
+#[test]
+fn location_errors_keep_the_offending_text() {
+    assert_eq!(RbdLocation::parse("rbd://a/b/c"), Err(RbdLocationError::NotASnapshot { parts: 3 }));
+    match CinderLocation::parse("cinder://store/not-a-uuid") {
+        Err(CinderLocationError::MalformedId { id }) => assert_eq!(id, "not-a-uuid"),
+        other => panic!("{other:?}"),
+    }
+    match CinderLocation::parse("cinder://[oops/11111111-1111-4111-8111-111111111111") {
+        Err(CinderLocationError::InvalidUrl { message }) => assert!(message.contains("IPv6"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    match CinderLocation::parse("s3://bucket/x") {
+        Err(CinderLocationError::NotCinder { scheme }) => assert_eq!(scheme, "s3"),
+        other => panic!("{other:?}"),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
+
+    #[test]
+    fn hosts_never_panic(value in "\\PC{0,64}", field in "\\PC{0,64}") {
+        let _ = HostFilter::new(value.as_str()).matches(Some(&field));
+        let h = Host::new(field.as_str());
+        let _ = (h.host(), h.backend(), h.pool(), h.backend_name());
+    }
+
+    #[test]
+    fn timestamps_never_panic(text in "\\PC{0,40}") {
+        match text.parse::<Timestamp>() {
+            Ok(t) => { let _ = t.to_string(); }
+            Err(e) => prop_assert_eq!(e.value, text),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ image metadata
+
+/// Odd image records are data upstream may receive: the planner decides
+/// (possibly with upstream's exception), it does not panic.
+#[test]
+fn odd_image_metadata_is_planned_not_panicked() {
+    let base = r#"{"name": "odd", "operation": "create_from_image", "config": {"rbd_pool": "volumes"},
+      "volume": {"id": "11111111-1111-4111-8111-111111111111", "host": "h@b#p", "size": 1},
+      "cluster": {"pools": {"volumes": {}}}, "image": IMAGE}"#;
+    let images = [
+        r#"{"id": "i", "size": null}"#,
+        r#"{"id": "i", "size": 18446744073709551615, "virtual_size": 18446744073709551615}"#,
+        r#"{"id": "i", "disk_format": null, "container_format": null}"#,
+        r#"{"id": "i", "locations": [{"url": null}, {"url": ""}, {"url": "rbd:///"}, {"url": "cinder://"}]}"#,
+        r#"{"id": "i", "locations": null, "direct_url": "rbd://x"}"#,
+        r#"{"id": "i", "owner": null, "status": "killed", "min_disk": 9999}"#,
+        r#"{"id": "i", "properties": {"img_signature": 1, "cinder_img_volume_type": null}}"#,
+    ];
+    for image in images {
+        let text = base.replace("IMAGE", image);
+        let vs = parse_vectors(&text).unwrap_or_else(|e| panic!("{image}: {e}"));
+        let out = rt().block_on(run(&vs[0])).unwrap_or_else(|e| panic!("{image}: {e}"));
+        assert!(out.result.get("outcome").is_some(), "{image}");
+    }
+}
