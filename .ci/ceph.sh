@@ -51,7 +51,7 @@ stop() {
         local pid
         pid="$(cat "$pidfile")"
         # Only a process we started: its command line names our conf file.
-        if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$CONF"; then
+        if [ -n "$pid" ] && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qF -- "$CONF"; then
             log "stopping $name (pid $pid)"
             kill "$pid" 2>/dev/null || true
             for _ in $(seq 1 100); do

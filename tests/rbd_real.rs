@@ -537,3 +537,23 @@ fn sixteen_concurrent_clones_from_one_image_volume() {
         assert!(calls.iter().all(|(_, r)| r.is_ok()), "every call succeeded: {calls:?}");
     });
 }
+
+/// The driver conformance suite of the testing kit, on real Ceph: what the
+/// in-memory cluster passes (tests/invariants.rs), librbd must pass too.
+/// With clone format 1: librbd 16 lets a snapshot with only v2 children be
+/// unprotected (v2 clones do not need protection), which FORMAT.md §9.1 and
+/// the planner do not expect; see `KNOWN_DIVERGENT`.
+#[cfg(feature = "testing")]
+#[test]
+fn the_librbd_driver_passes_the_driver_suite() {
+    let Some(conf) = ceph_conf("the_librbd_driver_passes_the_driver_suite") else { return };
+    runtime().block_on(async {
+        let ns = fresh_namespace("suite");
+        let driver = RbdDriver::new(
+            RbdConfig::with_conf(conf).in_namespace(ns).set("rbd_default_clone_format", "1"),
+        );
+        driver.create_namespace("volumes").await.expect("namespace");
+        let failures = cinder_flow::testing::driver_suite::run_all(&driver, "volumes", "suite").await;
+        assert!(failures.is_empty(), "{failures:#?}");
+    });
+}

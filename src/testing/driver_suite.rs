@@ -7,6 +7,12 @@
 //! each failure; the in-memory cluster passes them all, and so must any
 //! driver whose plans should behave like upstream's.
 //!
+//! Run it against librbd with `rbd_default_clone_format = 1`: librbd 16
+//! lets a snapshot whose children are all v2 clones be unprotected (v2
+//! clones need no protection), which the checks that expect `Busy` catch.
+//! `tests/rbd_real.rs` runs the suite on `cinder_flow::librbd::RbdDriver`
+//! that way.
+//!
 //! ```
 //! use cinder_flow::memory::MemoryCluster;
 //! use cinder_flow::rbd::Cluster;
