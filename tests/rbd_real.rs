@@ -549,9 +549,7 @@ fn the_librbd_driver_passes_the_driver_suite() {
     let Some(conf) = ceph_conf("the_librbd_driver_passes_the_driver_suite") else { return };
     runtime().block_on(async {
         let ns = fresh_namespace("suite");
-        let driver = RbdDriver::new(
-            RbdConfig::with_conf(conf).in_namespace(ns).set("rbd_default_clone_format", "1"),
-        );
+        let driver = RbdDriver::new(RbdConfig::with_conf(conf).in_namespace(ns).set("rbd_default_clone_format", "1"));
         driver.create_namespace("volumes").await.expect("namespace");
         let failures = cinder_flow::testing::driver_suite::run_all(&driver, "volumes", "suite").await;
         assert!(failures.is_empty(), "{failures:#?}");
