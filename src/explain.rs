@@ -36,6 +36,8 @@ pub enum Stage {
     CreateVolume,
     /// `RBDDriver.delete_volume`.
     Delete,
+    /// `VolumeManager.create_snapshot` / `RBDDriver.create_snapshot`.
+    Snapshot,
     /// The end of the flow (status, errors).
     Finish,
 }
@@ -52,6 +54,7 @@ impl fmt::Display for Stage {
             Self::FromSnapshot => "from snapshot",
             Self::CreateVolume => "create",
             Self::Delete => "delete",
+            Self::Snapshot => "snapshot",
             Self::Finish => "finish",
         })
     }

@@ -44,6 +44,14 @@ pub enum Operation {
     },
     /// Deleting a volume at the driver (`RBDDriver.delete_volume`).
     DeleteVolume,
+    /// A Cinder snapshot of the request's volume (`VolumeManager.create_snapshot`
+    /// → `RBDDriver.create_snapshot`): the snapshot row exists with status
+    /// `creating`, as the API leaves it, and the request's `volume_id` is the
+    /// snapshot's volume.
+    CreateSnapshot {
+        /// The snapshot.
+        snapshot_id: SnapshotId,
+    },
 }
 
 impl Operation {
@@ -55,6 +63,7 @@ impl Operation {
             Self::CreateClonedVolume { .. } => "create_cloned_volume",
             Self::CreateFromImage { .. } => "create_from_image",
             Self::DeleteVolume => "delete_volume",
+            Self::CreateSnapshot { .. } => "create_snapshot",
         }
     }
 }
@@ -221,6 +230,16 @@ pub enum DbWrite {
         /// The volume.
         volume_id: VolumeId,
     },
+    /// Set a snapshot row's `status` (`snapshot.status = ...;
+    /// snapshot.save()`).
+    UpdateSnapshot {
+        /// The snapshot.
+        snapshot_id: SnapshotId,
+        /// New status.
+        status: String,
+        /// Status before (for undo).
+        previous: String,
+    },
 }
 
 /// Volume columns a plan changes; `None` leaves a column as it is.
@@ -299,6 +318,9 @@ impl fmt::Display for Action {
                 }
                 DbWrite::DeleteGlanceMetadata { volume_id } => {
                     write!(f, "delete glance metadata of volume {volume_id}")
+                }
+                DbWrite::UpdateSnapshot { snapshot_id, status, .. } => {
+                    write!(f, "set snapshot {snapshot_id} status={status}")
                 }
             },
         }
@@ -525,7 +547,8 @@ impl Outcome {
 pub struct Plan {
     /// The operation.
     pub operation: Operation,
-    /// The volume created or deleted.
+    /// The volume created or deleted (for a snapshot: the snapshot's
+    /// volume).
     pub volume_id: VolumeId,
     /// For volumes from images: the path taken (see [`CreatePath`]).
     pub path: Option<CreatePath>,

@@ -487,6 +487,12 @@ impl Cluster {
                     }
                 }
                 if info.in_trash {
+                    // Trashed means gone from the pool's namespace: opening
+                    // it by name raises ImageNotFound (without this a view
+                    // would keep asking for the image).
+                    if let Some(k) = &mut self.partial {
+                        k.absent.insert(spec.clone());
+                    }
                     self.put_trashed_image(spec, info.image);
                 } else {
                     self.put_image(spec, info.image);
@@ -928,6 +934,21 @@ mod tests {
 
     fn clone_op(parent: &SnapSpec, child: &str) -> RbdOp {
         RbdOp::Clone { parent: parent.clone(), child: spec("volumes", child), order: 22, features: 1 }
+    }
+
+    #[test]
+    fn a_partial_view_knows_a_trashed_image_is_not_in_the_pool() {
+        let mut full = Cluster::new("fsid");
+        full.put_image(&spec("volumes", "v"), RbdImage::new(Bytes(GIB)));
+        full.apply(&RbdOp::TrashMove { image: spec("volumes", "v"), delay: 0 }).unwrap();
+        let info = full.image_info(&spec("volumes", "v")).unwrap();
+        assert!(info.as_ref().is_some_and(|i| i.in_trash));
+        let mut view = Cluster::partial("fsid");
+        view.learn_pool("volumes", true);
+        view.learn_image(&spec("volumes", "v"), info);
+        // Not "unknown" (which would make the planner ask again forever).
+        assert_eq!(view.open(&spec("volumes", "v"), None).unwrap_err(), ApplyError::Failed(NotFound));
+        assert_eq!(view.trash("volumes").count(), 1);
     }
 
     #[test]

@@ -13,6 +13,8 @@ use crate::model::{
 use crate::plan::DbWrite;
 use crate::ports::{BackendResult, VolumeDb};
 
+use super::FaultInjector;
+
 /// Rows in memory. Deleted volumes are invisible, as Cinder's queries
 /// filter `deleted = False`. Evictions requested through the volume API are
 /// recorded (see [`MemoryVolumeDb::evictions`]); the deletion they ask for
@@ -20,9 +22,41 @@ use crate::ports::{BackendResult, VolumeDb};
 ///
 /// Volume rows are kept shared: [`VolumeDb::volume`] and
 /// [`VolumeDb::volumes`] hand out the stored `Arc`s without copying.
+///
+/// Faults: with [`MemoryVolumeDb::with_faults`], every [`VolumeDb::write`]
+/// counts as a call of the shared [`FaultInjector`] (reads and
+/// [`VolumeDb::new_volume_id`] do not: they change nothing a plan could
+/// have to undo), and the chosen one fails without changing anything.
 #[derive(Debug, Default)]
 pub struct MemoryVolumeDb {
     state: Mutex<State>,
+    faults: FaultInjector,
+}
+
+/// Everything a [`MemoryVolumeDb`] stores, as a comparable value (see
+/// [`MemoryVolumeDb::contents`]): lets a test check that a failed and
+/// undone operation left the database exactly as it found it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DbContents {
+    /// Volume rows by id, soft-deleted ones included.
+    pub volumes: BTreeMap<VolumeId, Volume>,
+    /// Ids of the soft-deleted rows.
+    pub deleted: BTreeSet<VolumeId>,
+    /// Snapshot rows.
+    pub snapshots: BTreeMap<SnapshotId, Snapshot>,
+    /// Volume types, in insertion order.
+    pub types: Vec<VolumeType>,
+    /// Service rows.
+    pub services: Vec<Service>,
+    /// Image-cache rows by volume id.
+    pub cache: BTreeMap<VolumeId, CacheEntry>,
+    /// Volumes whose deletion the cache asked for, in order.
+    pub evictions: Vec<VolumeId>,
+    /// Glance metadata by volume.
+    pub glance_metadata: BTreeMap<VolumeId, BTreeMap<String, String>>,
+    /// Projects' default volume types.
+    pub project_default_types: BTreeMap<ProjectId, String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -47,6 +81,37 @@ impl MemoryVolumeDb {
         let db = Self::default();
         db.add_volume_type(VolumeType::plain("00000000-0000-0000-0000-0000000000de", DEFAULT_VOLUME_TYPE));
         db
+    }
+
+    /// Fails writes as `faults` says (share one injector with
+    /// [`MemoryCluster`](super::MemoryCluster) and
+    /// [`MemoryImageService`](super::MemoryImageService) to make "the n-th
+    /// backend call" fail, whichever backend it goes to).
+    pub fn with_faults(mut self, faults: FaultInjector) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// A copy of everything stored (not the queue of fresh ids, which is an
+    /// id generator rather than a table).
+    pub fn contents(&self) -> DbContents {
+        let s = self.lock();
+        DbContents {
+            volumes: s.volumes.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect(),
+            deleted: s.deleted.clone(),
+            snapshots: s.snapshots.clone(),
+            types: s.types.clone(),
+            services: s.services.clone(),
+            cache: s.cache.clone(),
+            evictions: s.evictions.clone(),
+            glance_metadata: s.glance_metadata.clone(),
+            project_default_types: s.project_default_types.clone(),
+        }
+    }
+
+    /// A snapshot row.
+    pub fn get_snapshot(&self, id: &SnapshotId) -> Option<Snapshot> {
+        self.lock().snapshots.get(id).cloned()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -242,6 +307,9 @@ impl VolumeDb for MemoryVolumeDb {
     }
 
     async fn write(&self, write: &DbWrite) -> BackendResult<()> {
+        if let Some(kind) = self.faults.tick() {
+            return Err(BackendError::new(kind, "database write").with_detail(format!("{write:?}")));
+        }
         let mut s = self.lock();
         match write {
             DbWrite::UpdateVolume { volume_id, set, .. } => {
@@ -293,7 +361,79 @@ impl VolumeDb for MemoryVolumeDb {
             DbWrite::DeleteGlanceMetadata { volume_id } => {
                 s.glance_metadata.remove(volume_id);
             }
+            DbWrite::UpdateSnapshot { snapshot_id, status, .. } => {
+                let snap =
+                    s.snapshots.get_mut(snapshot_id).ok_or_else(|| missing(format!("snapshot {snapshot_id}")))?;
+                snap.status = status.clone();
+            }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryCluster;
+    use crate::model::{GiB, Volume};
+    use crate::plan::VolumeUpdate;
+    use crate::ports::Driver;
+    use crate::rbd::{Cluster, ImageSpec, RbdOp};
+
+    fn set_status(id: &str, status: &str) -> DbWrite {
+        DbWrite::UpdateVolume {
+            volume_id: id.into(),
+            set: VolumeUpdate { status: Some(status.into()), ..Default::default() },
+            previous: VolumeUpdate::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_chosen_write_fails_and_changes_nothing() {
+        let faults = FaultInjector::new();
+        let db = MemoryVolumeDb::new().with_faults(faults.clone());
+        db.add_volume(Volume::new("v1", "p1", GiB(1)));
+        faults.fail_call(1, BackendErrorKind::Unavailable);
+        db.write(&set_status("v1", "available")).await.unwrap();
+        let before = db.contents();
+        let err = db.write(&set_status("v1", "error")).await.unwrap_err();
+        assert_eq!(err.kind, BackendErrorKind::Unavailable);
+        assert_eq!(db.contents(), before, "a failed write changes nothing");
+        db.write(&set_status("v1", "error")).await.unwrap();
+        assert_eq!(db.get_volume(&"v1".into()).unwrap().status, "error".into());
+        assert_eq!(faults.calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn reads_and_fresh_ids_are_not_counted() {
+        let faults = FaultInjector::new();
+        let db = MemoryVolumeDb::new().with_faults(faults.clone());
+        db.add_volume(Volume::new("v1", "p1", GiB(1)));
+        faults.fail_call(0, BackendErrorKind::Other);
+        assert!(db.volume(&"v1".into()).await.unwrap().is_some());
+        db.new_volume_id().await.unwrap();
+        assert_eq!(faults.calls(), 0);
+        assert!(db.write(&set_status("v1", "error")).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn one_injector_counts_calls_across_backends() {
+        let faults = FaultInjector::new();
+        let mut c = Cluster::new("fsid");
+        c.add_pool("volumes");
+        let cluster = MemoryCluster::new(c).with_faults(faults.clone());
+        let db = MemoryVolumeDb::new().with_faults(faults.clone());
+        db.add_volume(Volume::new("v1", "p1", GiB(1)));
+        faults.fail_call(1, BackendErrorKind::Busy);
+        let op = RbdOp::Create {
+            image: ImageSpec::new("volumes", "volume-v1"),
+            size: GiB(1).to_bytes(),
+            order: 22,
+            features: 1,
+        };
+        cluster.apply(&op, None).await.unwrap();
+        assert_eq!(db.write(&set_status("v1", "available")).await.unwrap_err().kind, BackendErrorKind::Busy);
+        faults.clear();
+        db.write(&set_status("v1", "available")).await.unwrap();
     }
 }

@@ -10,15 +10,16 @@
 //!
 //! All three can share a [`Journal`] that records every call that changes
 //! something (and the ones that failed), in call order, so a test can see
-//! exactly what a plan did. Faults can be injected into the cluster and the
-//! image service ([`FaultInjector`]).
+//! exactly what a plan did. Faults can be injected into all three
+//! ([`FaultInjector`]); one injector shared by the three makes "the n-th
+//! backend call" fail whichever backend it goes to.
 
 mod cluster;
 mod db;
 mod glance;
 
 pub use cluster::MemoryCluster;
-pub use db::MemoryVolumeDb;
+pub use db::{DbContents, MemoryVolumeDb};
 pub use glance::MemoryImageService;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -72,7 +73,8 @@ impl Journal {
 }
 
 /// Which calls to fail, for fault-injection tests: the `n`-th
-/// (0-based) cluster-changing call or download from now on fails with the
+/// (0-based) cluster-changing call, download or database write from now on
+/// (counted across every backend the injector is given to) fails with the
 /// given kind, without changing anything.
 #[derive(Clone, Debug, Default)]
 pub struct FaultInjector(Arc<Mutex<FaultState>>);

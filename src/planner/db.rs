@@ -20,6 +20,8 @@ pub(crate) struct DbView<'a> {
     cache: BTreeMap<VolumeId, CacheEntry>,
     /// Volumes whose glance metadata the plan stored.
     glance_meta: BTreeSet<VolumeId>,
+    /// Snapshot rows written by the plan.
+    snapshots: BTreeMap<SnapshotId, Snapshot>,
 }
 
 impl<'a> DbView<'a> {
@@ -28,7 +30,7 @@ impl<'a> DbView<'a> {
         for e in facts.cache_by_image.values().chain(facts.cache_by_location.values()).flatten() {
             cache.insert(e.volume_id.clone(), e.clone());
         }
-        Self { facts, volumes: BTreeMap::new(), cache, glance_meta: BTreeSet::new() }
+        Self { facts, volumes: BTreeMap::new(), cache, glance_meta: BTreeSet::new(), snapshots: BTreeMap::new() }
     }
 
     /// Whether the plan has written no volume row yet (derived data computed
@@ -101,6 +103,9 @@ impl<'a> DbView<'a> {
 
     /// A snapshot row, `None` if it does not exist.
     pub(crate) fn snapshot(&self, id: &SnapshotId) -> Flow<Option<Snapshot>> {
+        if let Some(s) = self.snapshots.get(id) {
+            return Ok(Some(s.clone()));
+        }
         match self.facts.snapshots.get(id) {
             Some(s) => Ok(s.clone()),
             None => Err(Exc::Need(vec![Need::Snapshot { snapshot_id: id.clone() }])),
@@ -189,12 +194,32 @@ impl<'a> DbView<'a> {
                 if fresh {
                     (vec![DbWrite::DeleteGlanceMetadata { volume_id: volume_id.clone() }], true)
                 } else {
-                    (Vec::new(), false)
+                    // The plan stored metadata on this volume before: that
+                    // earlier write's undo deletes all of it, these keys
+                    // included.
+                    (Vec::new(), true)
                 }
             }
             DbWrite::DeleteGlanceMetadata { volume_id } => {
-                self.glance_meta.remove(volume_id);
-                (Vec::new(), false)
+                // Deleting what the plan itself stored leaves the volume as
+                // it was before the plan (the view assumes, as the undo of
+                // the first store does, that it had none): nothing to undo.
+                // Metadata the plan did not store cannot be put back.
+                let stored_by_plan = self.glance_meta.remove(volume_id);
+                (Vec::new(), stored_by_plan)
+            }
+            DbWrite::UpdateSnapshot { snapshot_id, status, previous } => {
+                let mut snap = self
+                    .snapshot(snapshot_id)?
+                    .ok_or_else(|| Exc::Inconsistent(format!("update of missing snapshot {snapshot_id}")))?;
+                snap.status = status.clone();
+                self.snapshots.insert(snapshot_id.clone(), snap);
+                let undo = DbWrite::UpdateSnapshot {
+                    snapshot_id: snapshot_id.clone(),
+                    status: previous.clone(),
+                    previous: status.clone(),
+                };
+                (vec![undo], true)
             }
         })
     }

@@ -180,7 +180,7 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
 /// Whether `do_setup` and `check_for_setup_error` succeeded, i.e. the
 /// driver could connect and open `rbd_pool` (`VolumeManager.init_host`
 /// leaves the driver uninitialised otherwise).
-fn driver_initialized(ctx: &mut Ctx<'_>) -> Flow<()> {
+pub(crate) fn driver_initialized(ctx: &mut Ctx<'_>) -> Flow<()> {
     let pool = ctx.rbd_pool();
     let ok = !pool.is_empty()
         && !ctx.cfg.backend.rbd_cluster_name.is_empty()

@@ -30,6 +30,7 @@ mod flow;
 mod image;
 mod memo;
 mod rbd_driver;
+mod snapshot;
 
 use serde::{Deserialize, Serialize};
 
@@ -55,8 +56,8 @@ pub use db::location_matches as cache_location_matches;
 pub struct Request {
     /// The operation.
     pub operation: Operation,
-    /// The volume to create (its row exists with status `creating`) or to
-    /// delete.
+    /// The volume to create (its row exists with status `creating`), to
+    /// delete, or to snapshot ([`Operation::CreateSnapshot`]).
     pub volume_id: VolumeId,
     /// The current time (cache bookkeeping, new rows' `created_at`).
     pub now: Timestamp,
@@ -190,6 +191,7 @@ fn run(
     let mut ctx = Ctx::new(request, facts, config, policy, memo, dry);
     let result = match &request.operation {
         Operation::DeleteVolume => delete::delete_volume(&mut ctx),
+        Operation::CreateSnapshot { snapshot_id } => snapshot::create_snapshot(&mut ctx, snapshot_id),
         _ => flow::create_volume(&mut ctx),
     };
     match result {
@@ -211,7 +213,7 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
         }
     };
     let pool = config.backend.rbd_pool.clone();
-    let is_create = !matches!(request.operation, Operation::DeleteVolume);
+    let is_create = !matches!(request.operation, Operation::DeleteVolume | Operation::CreateSnapshot { .. });
     want(Need::Volume { volume_id: request.volume_id.clone() }, facts.volumes.contains_key(&request.volume_id));
     want(Need::Cluster, facts.cluster.is_some());
     let cluster_up = matches!(facts.cluster, Some(Ok(_)));
@@ -227,7 +229,7 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
             want(Need::ImageLocations { image_id: image_id.clone() }, facts.image_locations.contains_key(image_id));
             want(Need::Image { image_id: image_id.clone() }, facts.images.contains_key(image_id));
         }
-        Operation::CreateFromSnapshot { snapshot_id } => {
+        Operation::CreateFromSnapshot { snapshot_id } | Operation::CreateSnapshot { snapshot_id } => {
             want(Need::Snapshot { snapshot_id: snapshot_id.clone() }, facts.snapshots.contains_key(snapshot_id));
         }
         Operation::CreateClonedVolume { source_volid } => {
@@ -257,7 +259,7 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
         }
     }
     match &request.operation {
-        Operation::CreateFromSnapshot { snapshot_id } => {
+        Operation::CreateFromSnapshot { snapshot_id } | Operation::CreateSnapshot { snapshot_id } => {
             if let Some(Some(snap)) = facts.snapshots.get(snapshot_id) {
                 want(Need::Volume { volume_id: snap.volume_id.clone() }, facts.volumes.contains_key(&snap.volume_id));
                 if let (true, Some(Some(v))) = (pool_up, facts.volumes.get(&snap.volume_id)) {

@@ -5,6 +5,7 @@ use crate::error::{BackendError, BackendErrorKind};
 use crate::model::VolumeStatus;
 use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
 use crate::ports::DownloadedImage;
+use crate::rbd::{ImageSpec, RbdOp};
 
 use super::Backends;
 
@@ -12,9 +13,10 @@ use super::Backends;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExecOptions {
-    /// After undoing, mark the volume being created `error`, as upstream's
-    /// revert does. With `false` the database is left exactly as before the
-    /// plan ran.
+    /// After undoing, mark the volume (or snapshot) being created `error`,
+    /// as upstream's revert does. With `false` the database is left as
+    /// before the plan ran (rows the plan inserted are soft-deleted, Cinder's
+    /// way of removing a row).
     pub mark_error_on_failure: bool,
 }
 
@@ -146,9 +148,19 @@ async fn undo(
             continue;
         }
         for action in &step.undo {
+            let later = || plan.steps[j + 1..failed].iter().filter(|s| s.expect == Expect::Ok);
             // Already in effect: a later completed step did exactly this.
-            if plan.steps[j + 1..failed].iter().any(|s| s.expect == Expect::Ok && &s.action == action) {
+            if later().any(|s| &s.action == action) {
                 continue;
+            }
+            // Moot: a later completed step removed the image this would
+            // change (RBDDriver.copy_image_to_volume deletes the volume it
+            // had set up before importing; the set-up's undo has nothing
+            // left to act on).
+            if let Some(image) = changed_image(action) {
+                if later().any(|s| removes(&s.action, &image)) {
+                    continue;
+                }
             }
             let result = run(action, b, download).await;
             undone.push(Undone { step: j, action: action.clone(), result });
@@ -157,14 +169,44 @@ async fn undo(
     (undone, not_undoable)
 }
 
-async fn mark_error(plan: &Plan, b: Backends<'_>) {
-    if matches!(plan.operation, Operation::DeleteVolume) {
-        return;
+/// The image an undo action changes in place (not one it creates or
+/// removes).
+fn changed_image(action: &Action) -> Option<ImageSpec> {
+    let Action::Rbd { op } = action else { return None };
+    match op {
+        RbdOp::UpdateFeatures { image, .. } | RbdOp::Resize { image, .. } | RbdOp::Flatten { image } => {
+            Some(image.clone())
+        }
+        RbdOp::CreateSnap { snap }
+        | RbdOp::ProtectSnap { snap }
+        | RbdOp::UnprotectSnap { snap }
+        | RbdOp::RemoveSnap { snap } => Some(snap.image_spec()),
+        _ => None,
     }
-    let write = DbWrite::UpdateVolume {
-        volume_id: plan.volume_id.clone(),
-        set: VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() },
-        previous: VolumeUpdate::default(),
+}
+
+/// Whether `action` removes `image` (to nothing or to the trash).
+fn removes(action: &Action, image: &ImageSpec) -> bool {
+    matches!(action, Action::Rbd { op: RbdOp::Remove { image: i } | RbdOp::TrashMove { image: i, .. } } if i == image)
+}
+
+/// Marks what the operation was making `error`, as upstream does when it
+/// fails: the volume for creates (`OnFailureRescheduleTask.revert`), the
+/// snapshot for snapshots (`VolumeManager.create_snapshot`'s
+/// `save_and_reraise_exception`). Deletes leave the row alone.
+async fn mark_error(plan: &Plan, b: Backends<'_>) {
+    let write = match &plan.operation {
+        Operation::DeleteVolume => return,
+        Operation::CreateSnapshot { snapshot_id } => DbWrite::UpdateSnapshot {
+            snapshot_id: snapshot_id.clone(),
+            status: "error".into(),
+            previous: String::new(),
+        },
+        _ => DbWrite::UpdateVolume {
+            volume_id: plan.volume_id.clone(),
+            set: VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() },
+            previous: VolumeUpdate::default(),
+        },
     };
     // Best effort, as upstream's revert: the row may be gone.
     let _ = b.db.write(&write).await;
@@ -338,6 +380,37 @@ mod tests {
             })
             .collect();
         assert_eq!(undone, ["remove_snap"]);
+    }
+
+    #[tokio::test]
+    async fn undo_skips_changes_to_an_image_a_later_step_removed() {
+        // The download path of a replicated type: create, enable features,
+        // remove (copy_image_to_volume's delete_volume), import; the import
+        // fails. The feature change's undo has no image left to act on.
+        let v = ImageSpec::new("volumes", "volume-new");
+        let steps = vec![
+            step(
+                RbdOp::Create { image: v.clone(), size: Bytes(1 << 30), order: 22, features: 1 },
+                Expect::Ok,
+                vec![RbdOp::Remove { image: v.clone() }],
+            ),
+            step(
+                RbdOp::UpdateFeatures { image: v.clone(), features: 4, enabled: true },
+                Expect::Ok,
+                vec![RbdOp::UpdateFeatures { image: v.clone(), features: 4, enabled: false }],
+            ),
+            step(RbdOp::Remove { image: v.clone() }, Expect::Ok, vec![]),
+            step(RbdOp::Import { image: v, size: Bytes(1 << 30), order: 22 }, Expect::Ok, vec![]),
+        ];
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls.clone(), |op| matches!(op, RbdOp::Import { .. }).then_some(BackendErrorKind::Unavailable));
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let err = execute(&plan(steps, Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
+        assert!(err.fully_undone(), "{err:?}");
+        assert!(err.undone.is_empty(), "nothing left to undo: {:?}", err.undone);
+        let names: Vec<&str> = calls.lock().unwrap().iter().map(RbdOp::name).collect();
+        assert_eq!(names, ["create", "update_features", "remove", "import"]);
     }
 
     #[tokio::test]
