@@ -347,13 +347,9 @@ pub fn parse_py_float(s: &str) -> Option<f64> {
     t.parse::<f64>().ok()
 }
 
-/// oslo.utils `uuidutils.is_uuid_like`: 32 hex digits once `urn:`,
-/// `uuid:`, surrounding braces and dashes are removed.
-pub fn is_uuid_like(s: &str) -> bool {
-    let t = s.replace("urn:", "").replace("uuid:", "");
-    let hex: String = t.trim_matches(|c| c == '{' || c == '}').chars().filter(|c| *c != '-').collect();
-    hex.len() == 32 && hex.chars().all(|c| c.is_ascii_hexdigit())
-}
+/// oslo.utils `uuidutils.is_uuid_like`, the same check the `cinder://`
+/// parser uses (one implementation, differentially tested against Python).
+pub use crate::location::is_uuid_like;
 
 /// oslo.utils `strutils.bool_from_string(s)` (not strict).
 fn bool_from_string(s: &str) -> bool {
