@@ -323,8 +323,13 @@ fn uuid_like_id() -> impl Strategy<Value = String> {
     })
 }
 
+/// At least `floor` cases, or `CINDER_FLOW_CASES` when larger (CI: 10,000).
+fn cases(floor: u32) -> u32 {
+    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #![proptest_config(ProptestConfig { cases: cases(2000), ..ProptestConfig::default() })]
 
     #[test]
     fn never_panics_on_arbitrary_strings(s in any::<String>()) {
