@@ -23,7 +23,7 @@ use crate::error::BackendErrorKind;
 use crate::model::{
     CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
 };
-use crate::rbd::{ImageInfo, ImageSpec, SnapSpec};
+use crate::rbd::{ImageInfo, ImageSpec, Semantics, SnapSpec};
 
 /// Cluster-wide facts a driver reports (`rados.get_fsid()`, librados
 /// configuration).
@@ -35,6 +35,10 @@ pub struct ClusterInfo {
     pub clone_v2: bool,
     /// `rbd_default_features`, if set.
     pub default_features: Option<u64>,
+    /// Whose librbd error rules the cluster follows (a real cluster:
+    /// [`Semantics::Librbd`]).
+    #[serde(default)]
+    pub semantics: Semantics,
 }
 
 /// What the volume host reports about itself.

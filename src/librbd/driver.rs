@@ -17,7 +17,7 @@ use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Capabilities, ClusterInfo, HostInfo};
 use crate::model::Bytes;
 use crate::ports::{BackendResult, DownloadedImage, Driver};
-use crate::rbd::{ImageInfo, ImageSpec, RbdImage, RbdOp, RbdSnapshot, SnapSpec, FEATURE_LAYERING};
+use crate::rbd::{ImageInfo, ImageSpec, RbdImage, RbdOp, RbdSnapshot, Semantics, SnapSpec, FEATURE_LAYERING};
 
 use super::blocking::blocking;
 use super::ffi::{free_bytes, IoCtx, LinkedImage, ParentInfo, Rados, RbdError, SnapNamespace};
@@ -267,7 +267,7 @@ impl Inner {
             }
         };
         let default_features = rados.conf_get("rbd_default_features").ok().as_deref().and_then(parse_features);
-        Ok(ClusterInfo { fsid, clone_v2, default_features })
+        Ok(ClusterInfo { fsid, clone_v2, default_features, semantics: Semantics::Librbd })
     }
 
     fn spec_of(&self, l: &LinkedImage) -> ImageSpec {

@@ -81,6 +81,12 @@ impl MemoryCluster {
         self.lock().clone()
     }
 
+    /// Changes the cluster in place (outside the journal and the faults),
+    /// e.g. to switch its [`Semantics`](crate::rbd::Semantics).
+    pub fn update<R>(&self, f: impl FnOnce(&mut Cluster) -> R) -> R {
+        f(&mut self.lock())
+    }
+
     /// The journal.
     pub fn journal(&self) -> &Journal {
         &self.journal
@@ -108,7 +114,12 @@ impl Driver for MemoryCluster {
         if !c.reachable {
             return Err(BackendError::new(BackendErrorKind::Unavailable, "connect to the cluster"));
         }
-        Ok(ClusterInfo { fsid: c.fsid.clone(), clone_v2: c.clone_v2, default_features: c.default_features })
+        Ok(ClusterInfo {
+            fsid: c.fsid.clone(),
+            clone_v2: c.clone_v2,
+            default_features: c.default_features,
+            semantics: c.semantics,
+        })
     }
 
     async fn pool_exists(&self, pool: &str) -> BackendResult<bool> {

@@ -215,6 +215,7 @@ impl<'a> Ctx<'a> {
                     let mut c = Cluster::partial(info.fsid.clone());
                     c.clone_v2 = info.clone_v2;
                     c.default_features = info.default_features;
+                    c.semantics = info.semantics;
                     c
                 }
                 Err(_) => {
