@@ -1,6 +1,10 @@
 //! Properties of the API-side availability-zone algorithm (API-13, API-22)
 //! and of the request extraction (`cinder_flow::planner::plan_api`).
 
+mod common;
+
+use common::cases;
+
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
@@ -14,12 +18,6 @@ use cinder_flow::planner::{
     ApiPlanning, ApiRequest, ApiResult, FallbackSource, GroupZone, PyInt, RequestedSize, SourceZone, UnpinnedReason,
     ZoneDecision, ZoneRejection, ZoneRequest, ZoneSource,
 };
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
-/// at least `floor`.
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
-}
 
 /// `z`, made unknown (zones are generated without `-`): built rather than
 /// filtered, so that 10,000 cases never run out of accepted inputs.

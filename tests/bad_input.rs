@@ -1,18 +1,16 @@
 //! Bad input at every entry point: a typed error that names the offending
 //! value, or (for data upstream accepts) a plan — never a panic.
 
+mod common;
+
+use common::cases;
+
 use proptest::prelude::*;
 
 use cinder_flow::config::{CinderConf, Config, ConfigError, ConfigFileError, OptionValue};
 use cinder_flow::conformance::{build_world, parse_vectors, run, VectorError};
 use cinder_flow::location::{CinderLocation, CinderLocationError, RbdLocation, RbdLocationError};
 use cinder_flow::model::{Host, HostFilter, Timestamp};
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
-/// at least `floor`.
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().expect("runtime")

@@ -1,6 +1,10 @@
 //! Delete planning: the Cinder 29 rules (the conformance vectors cover them
 //! call by call; here the invariants) and the Liberty rules of seed 002.
 
+mod common;
+
+use common::cases;
+
 use proptest::prelude::*;
 
 use cinder_flow::config::Config;
@@ -10,12 +14,6 @@ use cinder_flow::plan::{ErrorClass, Expect, Operation, Outcome, Plan};
 use cinder_flow::planner::{DeleteRules, Policy, Request};
 use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp, RbdSnapshot, SnapSpec};
 use cinder_flow::shell::{self, Backends, ExecOptions};
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
-/// at least `floor`.
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
-}
 
 const ID: &str = "11111111-1111-4111-8111-111111111111";
 const NAME: &str = "volume-11111111-1111-4111-8111-111111111111";

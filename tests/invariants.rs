@@ -6,7 +6,9 @@
 //! release profile).
 #![cfg(feature = "testing")]
 
-use std::collections::BTreeSet;
+mod common;
+
+use common::{cases, depth_of, protected_snaps};
 
 use proptest::prelude::*;
 
@@ -18,12 +20,6 @@ use cinder_flow::rbd::{Cluster, ImageSpec, RbdOp};
 use cinder_flow::shell::{self, ExecOptions};
 use cinder_flow::testing::driver_suite;
 use cinder_flow::testing::strategies::{situation, Situation, SituationWorld, TARGET};
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
-/// at least 256.
-fn cases() -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(256)
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().build().expect("runtime")
@@ -44,34 +40,8 @@ fn cloned_image_volume<'a>(s: &'a Situation, p: &Plan) -> Option<&'a cinder_flow
     }
 }
 
-/// Depth of a volume's Cinder clone chain as `_get_clone_depth` counts it.
-fn depth_of(c: &Cluster, name: &str) -> usize {
-    let mut depth = 0;
-    let mut current = name.to_owned();
-    while let Ok(p) = c.parent_info(&ImageSpec::new("volumes", current.clone()), None) {
-        if p.snap != format!("{}.clone_snap", current.trim_end_matches(".deleted")) || depth > 64 {
-            break;
-        }
-        depth += 1;
-        current = p.image;
-    }
-    depth
-}
-
-fn protected_snaps(c: &Cluster) -> BTreeSet<(String, String, String)> {
-    let mut out = BTreeSet::new();
-    for pool in c.pool_names() {
-        for (name, img) in c.images(pool).chain(c.trash(pool)) {
-            for s in img.visible_snaps().filter(|s| s.protected) {
-                out.insert((pool.to_owned(), name.to_owned(), s.name.clone()));
-            }
-        }
-    }
-    out
-}
-
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     /// No plan clones an image volume whose owner check fails (CIV-6), and
     /// with the faithful policy none from another host or pool (CIV-5) nor

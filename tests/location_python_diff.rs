@@ -9,6 +9,10 @@
 //!     > tests/data/location_cases.json
 //! ```
 
+mod common;
+
+use common::cases;
+
 use cinder_flow::location::{
     extract_cinder_ids, is_uuid_like, urlsplit, CinderLocation, CinderLocationError, ImageLocation, RbdLocation,
     RbdLocationError,
@@ -321,11 +325,6 @@ fn uuid_like_id() -> impl Strategy<Value = String> {
             _ => format!("-{}-", plain.replace('-', "")),
         }
     })
-}
-
-/// At least `floor` cases, or `CINDER_FLOW_CASES` when larger (CI: 10,000).
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
 }
 
 proptest! {

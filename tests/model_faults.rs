@@ -29,7 +29,11 @@
 //! Case count: `CINDER_FLOW_CASES` (at least 256).
 #![cfg(feature = "testing")]
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use common::{cases, depth_of, protected_snaps};
+
+use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestError, TestRng, TestRunner};
@@ -46,12 +50,6 @@ use cinder_flow::planner::{Policy, Request};
 use cinder_flow::ports::{BackendResult, DownloadedImage, Driver};
 use cinder_flow::rbd::{Cluster, ImageInfo, ImageSpec, RbdImage, RbdOp, RbdSnapshot};
 use cinder_flow::shell::{self, Backends, ExecOptions};
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release), at
-/// least `floor`.
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
-}
 
 const FSID: &str = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
 const HOST: &str = "hostA@ceph#ceph";
@@ -520,32 +518,6 @@ fn db_diff(before: &DbContents, after: &DbContents) -> String {
         out.push("types, services or default types changed".into());
     }
     out.join("\n")
-}
-
-/// Depth of a volume's Cinder clone chain as `_get_clone_depth` counts it.
-fn depth_of(c: &Cluster, name: &str) -> usize {
-    let mut depth = 0;
-    let mut current = name.to_owned();
-    while let Ok(p) = c.parent_info(&ImageSpec::new("volumes", current.clone()), None) {
-        if p.snap != format!("{}.clone_snap", current.trim_end_matches(".deleted")) || depth > 64 {
-            break;
-        }
-        depth += 1;
-        current = p.image;
-    }
-    depth
-}
-
-fn protected_snaps(c: &Cluster) -> BTreeSet<(String, String, String)> {
-    let mut out = BTreeSet::new();
-    for pool in c.pool_names() {
-        for (name, img) in c.images(pool).chain(c.trash(pool)) {
-            for s in img.visible_snaps().filter(|s| s.protected) {
-                out.insert((pool.to_owned(), name.to_owned(), s.name.clone()));
-            }
-        }
-    }
-    out
 }
 
 /// Every clone's parent snapshot still exists (a delete never removes an

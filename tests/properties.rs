@@ -10,6 +10,10 @@
 //!   quota-counted volumes);
 //! * host matching follows SQL `LIKE` (checked against a naive reference).
 
+mod common;
+
+use common::{cases, depth_of};
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -21,12 +25,6 @@ use cinder_flow::plan::{CreatePath, Operation, Outcome, Plan, Source};
 use cinder_flow::planner::{Policy, Request};
 use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp, RbdSnapshot, SnapSpec};
 use cinder_flow::shell::{self, Backends, ExecOptions};
-
-/// Cases per property: `CINDER_FLOW_CASES` (CI runs 10,000 in release),
-/// at least `floor`.
-fn cases(floor: u32) -> u32 {
-    std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(floor)
-}
 
 const FSID: &str = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
 const IMAGE: &str = "aaaaaaaa-0000-4000-8000-000000000001";
@@ -229,21 +227,6 @@ fn chain_world(depth: usize, max_depth: i64, use_quota: bool, clone_v2: bool) ->
         now: Timestamp::EPOCH,
     };
     (World { cluster: MemoryCluster::new(cluster), images: MemoryImageService::new(), db, config, request }, source)
-}
-
-/// Depth of a volume image's Cinder clone chain in a cluster, as
-/// `_get_clone_depth` counts it.
-fn depth_of(c: &Cluster, name: &str) -> usize {
-    let mut depth = 0;
-    let mut current = name.to_owned();
-    while let Ok(p) = c.parent_info(&ImageSpec::new("volumes", current.clone()), None) {
-        if p.snap != format!("{}.clone_snap", current.trim_end_matches(".deleted")) {
-            break;
-        }
-        depth += 1;
-        current = p.image;
-    }
-    depth
 }
 
 proptest! {
