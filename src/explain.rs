@@ -65,12 +65,14 @@ impl fmt::Display for Stage {
 #[serde(tag = "subject", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Subject {
-    /// An image location, by its position in Glance's list and its URL.
+    /// An image location, by its position in the list Cinder iterates.
+    /// The URL is the plan's ([`Plan::location_url`](crate::plan::Plan::location_url)):
+    /// an image can list thousands of locations, and an entry that shared
+    /// or copied its URL would cost every decision a reference count or an
+    /// allocation per location.
     Location {
-        /// Position in the list Cinder iterates (0-based).
+        /// Position in [`Plan::locations`](crate::plan::Plan::locations) (0-based).
         index: usize,
-        /// The URL (`None` for a location without one).
-        url: Option<Arc<str>>,
     },
     /// The image's `direct_url` (legacy Glance API).
     DirectUrl {
@@ -99,8 +101,7 @@ pub enum Subject {
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Location { index, url: Some(u) } => write!(f, "location #{} ({u})", index + 1),
-            Self::Location { index, url: None } => write!(f, "location #{} (no URL)", index + 1),
+            Self::Location { index } => write!(f, "location #{}", index + 1),
             Self::DirectUrl { url } => write!(f, "direct_url ({url})"),
             Self::Volume { volume_id } => write!(f, "volume {volume_id}"),
             Self::Image { image_id } => write!(f, "image {image_id}"),
@@ -126,23 +127,16 @@ pub enum Reason {
         parts: usize,
     },
     /// In another Ceph cluster (RBD-6): the location's fsid (in its URL)
-    /// is not this backend's.
-    OtherCluster {
-        /// This backend's fsid.
-        ours: Arc<str>,
-    },
+    /// is not this backend's (which the trace states once, in a note of
+    /// the driver-clone stage).
+    OtherCluster,
     /// The image is not `raw` (RBD-7, CIV-2).
     NotRaw {
         /// Its disk format.
         disk_format: String,
     },
     /// Not `bare` + `raw` (CIV-2).
-    NotBareRaw {
-        /// Its container format.
-        container_format: String,
-        /// Its disk format.
-        disk_format: String,
-    },
+    NotBareRaw(Box<Formats>),
     /// Opening `pool/image@snap` read-only failed (RBD-8).
     CannotOpen {
         /// How it failed.
@@ -173,22 +167,10 @@ pub enum Reason {
     NotInDatabase,
     /// Its host does not match the new volume's (pool-level exact match
     /// unless the new volume has no pool).
-    OtherHost {
-        /// The candidate's host (or cluster).
-        candidate: Option<String>,
-        /// The filter value (the new volume's host or cluster).
-        wanted: String,
-    },
+    OtherHost(Box<HostMismatch>),
     /// The requester may not use it: the image owner is neither the
     /// requesting project nor the image volume's `image_owner` tag.
-    OwnerMismatch {
-        /// Glance's `owner` of the image.
-        image_owner: Option<ProjectId>,
-        /// The requesting project.
-        project: ProjectId,
-        /// The image volume's `image_owner` metadata.
-        tagged_owner: Option<String>,
-    },
+    OwnerMismatch(Box<OwnerMismatch>),
     /// A newer accessible image volume was chosen first.
     NewerChosen,
     /// `allowed_direct_url_schemes` lacks `cinder`.
@@ -207,12 +189,7 @@ pub enum Reason {
     /// No entry for this image on this host.
     CacheMiss,
     /// The entry was made for an older version of the image.
-    CacheStale {
-        /// The entry's image timestamp.
-        entry: String,
-        /// The image's `updated_at`.
-        image: String,
-    },
+    CacheStale(Box<StaleEntry>),
     /// Evicted to make room.
     EvictedForRoom,
     /// The new entry would exceed the cache size limit on its own.
@@ -280,6 +257,47 @@ pub enum Reason {
     },
 }
 
+/// The formats of an image that is not `bare` + `raw`
+/// ([`Reason::NotBareRaw`]). Boxed: rare, and two strings would double
+/// the size of every trace entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Formats {
+    /// Its container format.
+    pub container_format: String,
+    /// Its disk format.
+    pub disk_format: String,
+}
+
+/// An image volume on another host ([`Reason::OtherHost`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMismatch {
+    /// The candidate's host (or cluster).
+    pub candidate: Option<String>,
+    /// The filter value (the new volume's host or cluster).
+    pub wanted: String,
+}
+
+/// Who owns what when an image volume may not be used
+/// ([`Reason::OwnerMismatch`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerMismatch {
+    /// Glance's `owner` of the image.
+    pub image_owner: Option<ProjectId>,
+    /// The requesting project.
+    pub project: ProjectId,
+    /// The image volume's `image_owner` metadata.
+    pub tagged_owner: Option<String>,
+}
+
+/// A stale image-cache entry ([`Reason::CacheStale`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleEntry {
+    /// The entry's image timestamp.
+    pub entry: String,
+    /// The image's `updated_at`.
+    pub image: String,
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -288,13 +306,14 @@ impl fmt::Display for Reason {
             Self::NotRbdSnapshot { parts } => {
                 write!(f, "rbd:// URL with {parts} parts; a clonable one is rbd://fsid/pool/image/snapshot")
             }
-            Self::OtherCluster { ours } => write!(f, "in another Ceph cluster (this backend's fsid is {ours})"),
+            Self::OtherCluster => f.write_str("in another Ceph cluster (the fsid in its URL is not this backend's)"),
             Self::NotRaw { disk_format } => {
                 write!(f, "the image is {disk_format:?}, and only raw images can be cloned")
             }
-            Self::NotBareRaw { container_format, disk_format } => write!(
+            Self::NotBareRaw(b) => write!(
                 f,
-                "the image is {container_format:?}/{disk_format:?}; image volumes are cloned only for bare/raw images"
+                "the image is {:?}/{:?}; image volumes are cloned only for bare/raw images",
+                b.container_format, b.disk_format
             ),
             Self::CannotOpen { error } => write!(f, "Cinder cannot open the image snapshot read-only ({error})"),
             Self::PoolMissing { pool } => write!(
@@ -306,18 +325,19 @@ impl fmt::Display for Reason {
             Self::UnparseableUrl { message } => write!(f, "upstream's URL parser raises ValueError ({message})"),
             Self::EarlierChosen => f.write_str("an earlier location was chosen"),
             Self::NotInDatabase => f.write_str("no such volume in Cinder's database"),
-            Self::OtherHost { candidate, wanted } => match candidate {
-                Some(c) => write!(
+            Self::OtherHost(m) => match (&m.candidate, &m.wanted) {
+                (Some(c), wanted) => write!(
                     f,
                     "it lives on {c}, not on {wanted}; upstream only clones image volumes from the new volume's own host@backend#pool"
                 ),
-                None => write!(f, "it has no host, and the new volume is on {wanted}"),
+                (None, wanted) => write!(f, "it has no host, and the new volume is on {wanted}"),
             },
-            Self::OwnerMismatch { image_owner, project, tagged_owner } => write!(
+            Self::OwnerMismatch(m) => write!(
                 f,
-                "the image owner ({}) is neither the requesting project ({project}) nor the image volume's image_owner tag ({})",
-                image_owner.as_ref().map(|p| p.as_str()).unwrap_or("none"),
-                tagged_owner.as_deref().unwrap_or("none")
+                "the image owner ({}) is neither the requesting project ({}) nor the image volume's image_owner tag ({})",
+                m.image_owner.as_ref().map(|p| p.as_str()).unwrap_or("none"),
+                m.project,
+                m.tagged_owner.as_deref().unwrap_or("none")
             ),
             Self::NewerChosen => f.write_str("a newer accessible image volume was chosen"),
             Self::SchemeNotAllowed => {
@@ -331,9 +351,11 @@ impl fmt::Display for Reason {
                 "cinder_internal_tenant_project_id / _user_id are not both set, so the image cache cannot be used",
             ),
             Self::CacheMiss => f.write_str("no cache entry for this image on this host"),
-            Self::CacheStale { entry, image } => {
-                write!(f, "the entry was made for the image as of {entry}, but the image was updated at {image}")
-            }
+            Self::CacheStale(s) => write!(
+                f,
+                "the entry was made for the image as of {}, but the image was updated at {}",
+                s.entry, s.image
+            ),
             Self::EvictedForRoom => f.write_str("least recently used entry evicted to make room"),
             Self::CacheTooSmall { size, limit_gb } => {
                 write!(f, "the entry ({size}) exceeds image_volume_cache_max_size_gb ({limit_gb}) on its own")
@@ -397,14 +419,22 @@ pub struct Decision {
     pub verdict: Verdict,
 }
 
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Chosen => f.write_str("chosen"),
+            Self::Rejected { because } => write!(f, "rejected: {because}"),
+            Self::Skipped { because } => write!(f, "skipped: {because}"),
+            Self::Noted { what } => write!(f, "{what}"),
+        }
+    }
+}
+
+/// Without its plan, a location is shown by its position only; see
+/// [`Plan::explained`](crate::plan::Plan::explained) for the URL.
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.verdict {
-            Verdict::Chosen => write!(f, "[{}] {}: chosen", self.stage, self.subject),
-            Verdict::Rejected { because } => write!(f, "[{}] {}: rejected: {because}", self.stage, self.subject),
-            Verdict::Skipped { because } => write!(f, "[{}] {}: skipped: {because}", self.stage, self.subject),
-            Verdict::Noted { what } => write!(f, "[{}] {}: {what}", self.stage, self.subject),
-        }
+        write!(f, "[{}] {}: {}", self.stage, self.subject, self.verdict)
     }
 }
 
@@ -455,7 +485,7 @@ pub fn render_plan(plan: &crate::plan::Plan) -> String {
     }
     if !plan.trace.is_empty() {
         let _ = writeln!(out, "Why:");
-        for d in &plan.trace {
+        for d in plan.explained() {
             let _ = writeln!(out, "  - {d}");
         }
     }

@@ -167,35 +167,39 @@ pub(crate) struct UrlScan {
     percent: bool,
     /// How many `/` (counted up to 6).
     slashes: u8,
-    /// The positions of the first five `/`.
-    at: [u32; 5],
+    /// The positions of the third, fourth and fifth `/` (the first two
+    /// are those of `rbd://` in the URLs where positions matter).
+    at: [u32; 3],
 }
 
 impl UrlScan {
+    /// Inlined into its caller's loop: returned through memory, the scan
+    /// would be written in pieces and read back whole, which stalls.
+    #[inline(always)]
     pub(crate) fn new(url: &str) -> Self {
         let b = url.as_bytes();
-        let mut scan = UrlScan { special: false, percent: false, slashes: 0, at: [0; 5] };
         if b.len() > u32::MAX as usize {
             // Positions would not fit: leave it all to the exact functions.
-            scan.special = true;
-            scan.percent = true;
-            return scan;
+            return UrlScan { special: true, percent: true, slashes: 0, at: [0; 3] };
         }
-        for_each_block(b, |offset, block, valid| {
-            let (slash, percent, special) = bytes::slash_percent_special(block);
-            scan.percent |= percent & valid != 0;
-            scan.special |= special & valid != 0;
-            let mut m = slash & valid;
-            while m != 0 && scan.slashes < 6 {
-                if let Some(slot) = scan.at.get_mut(usize::from(scan.slashes)) {
-                    *slot = (offset + m.trailing_zeros() as usize) as u32;
+        // Plain locals (no array indexed by the count), so that they stay in
+        // registers: a struct assembled in memory byte by byte and read
+        // back whole stalls the store-to-load forwarding on every URL.
+        let (mut slashes, mut a, mut b2, mut c) = (0u8, 0u32, 0u32, 0u32);
+        let (percent, special) = bytes::slashes_percent_special(b, |offset, mut m| {
+            while m != 0 && slashes < 6 {
+                let at = (offset + m.trailing_zeros() as usize) as u32;
+                match slashes {
+                    2 => a = at,
+                    3 => b2 = at,
+                    4 => c = at,
+                    _ => {}
                 }
-                scan.slashes += 1;
+                slashes += 1;
                 m &= m - 1;
             }
-            true
         });
-        scan
+        UrlScan { special, percent, slashes, at: [a, b2, c] }
     }
 
     /// [`may_be_cinder`] of the scanned `url`.
@@ -215,13 +219,14 @@ impl UrlScan {
         // `rbd://` holds the first two slashes; the usual location has
         // three more, none first or last after the prefix, none touching,
         // and no `%`.
-        let [_, _, a, b, c] = self.at.map(|p| p as usize);
+        let [a, b, c] = self.at.map(|p| p as usize);
         let usual = self.slashes == 5 && a > 6 && b > a + 1 && c > b + 1 && c + 1 < url.len();
         if !usual || self.percent || fsid.has_slash {
             return fsid.matches(url);
         }
         let rest = &url.as_bytes()[6..];
-        Ok(rest.get(fsid.fsid.len()) == Some(&b'/') && rest.starts_with(fsid.fsid.as_bytes()))
+        let n = fsid.fsid.len();
+        Ok(rest.get(n) == Some(&b'/') && rest.get(..n).is_some_and(|f| same_bytes(f, fsid.fsid.as_bytes())))
     }
 }
 
@@ -274,6 +279,28 @@ fn rbd_checked(url: &str) -> Result<&str, RbdLocationError> {
         return Err(RbdLocationError::NotASnapshot { parts: count });
     }
     Ok(rest)
+}
+
+/// `a == b`, inlined: 16 bytes at a time (the last block overlapping),
+/// where a library `memcmp` call would cost more than comparing an fsid.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() < 16 {
+        return a == b;
+    }
+    let mut i = 0;
+    while let (Some(x), Some(y)) =
+        (a.get(i..).and_then(<[u8]>::first_chunk::<16>), b.get(i..).and_then(<[u8]>::first_chunk::<16>))
+    {
+        if x != y {
+            return false;
+        }
+        i += 16;
+    }
+    a.last_chunk::<16>() == b.last_chunk::<16>()
 }
 
 /// Whether any byte of `b` is `byte`.
@@ -334,33 +361,80 @@ mod bytes {
         }
     }
 
-    /// [`eq`] for `/` and `%`, and [`control_high_or_bracket`], at once.
+    /// One pass over `b`: `on_slashes(offset, mask)` for the `/` of each
+    /// block (as [`super::for_each_block`] gives them, bytes given once),
+    /// and whether any byte is `%` and whether any is a
+    /// [`control_high_or_bracket`] byte. The two flags are gathered in
+    /// vector registers over the whole URL (a byte seen twice in the
+    /// overlapping last block changes nothing), so each block costs one
+    /// mask extraction instead of three.
     #[inline(always)]
-    pub(super) fn slash_percent_special(block: &[u8; 16]) -> (u32, u32, u32) {
+    pub(super) fn slashes_percent_special(b: &[u8], mut on_slashes: impl FnMut(usize, u32)) -> (bool, bool) {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{
-                _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+                __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
+                _mm_set1_epi8, _mm_setzero_si128,
             };
-            // SAFETY: as in `eq`.
+            // SAFETY: SSE2 is part of the x86-64 baseline; every load reads
+            // exactly the 16 bytes of a `[u8; 16]`.
             unsafe {
-                let v = _mm_loadu_si128(block.as_ptr().cast());
-                let slash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'/' as i8));
-                let percent = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'%' as i8));
-                let low = _mm_cmplt_epi8(v, _mm_set1_epi8(0x20));
-                let open = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'[' as i8));
-                let close = _mm_cmpeq_epi8(v, _mm_set1_epi8(b']' as i8));
-                let special = _mm_or_si128(low, _mm_or_si128(open, close));
-                (
-                    _mm_movemask_epi8(slash) as u32 & 0xFFFF,
-                    _mm_movemask_epi8(percent) as u32 & 0xFFFF,
-                    _mm_movemask_epi8(special) as u32 & 0xFFFF,
-                )
+                let (slash, pct, low, open, close) = (
+                    _mm_set1_epi8(b'/' as i8),
+                    _mm_set1_epi8(b'%' as i8),
+                    _mm_set1_epi8(0x20),
+                    _mm_set1_epi8(b'[' as i8),
+                    _mm_set1_epi8(b']' as i8),
+                );
+                let mut percent = _mm_setzero_si128();
+                let mut special = _mm_setzero_si128();
+                let mut step = |block: &[u8; 16], offset: usize, valid: u32| {
+                    let v: __m128i = _mm_loadu_si128(block.as_ptr().cast());
+                    percent = _mm_or_si128(percent, _mm_cmpeq_epi8(v, pct));
+                    special = _mm_or_si128(
+                        special,
+                        _mm_or_si128(
+                            _mm_cmplt_epi8(v, low),
+                            _mm_or_si128(_mm_cmpeq_epi8(v, open), _mm_cmpeq_epi8(v, close)),
+                        ),
+                    );
+                    let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, slash)) as u32 & valid;
+                    if m != 0 {
+                        on_slashes(offset, m);
+                    }
+                };
+                let mut offset = 0;
+                while let Some(block) = b.get(offset..).and_then(<[u8]>::first_chunk::<16>) {
+                    step(block, offset, 0xFFFF);
+                    offset += 16;
+                }
+                let tail = b.len() - offset;
+                if tail > 0 {
+                    if let Some(block) = b.last_chunk::<16>() {
+                        step(block, b.len() - 16, (0xFFFF << (16 - tail)) & 0xFFFF);
+                    } else {
+                        // Padding with `a`, which no test matches.
+                        let mut block = [b'a'; 16];
+                        block[..tail].copy_from_slice(b);
+                        step(&block, 0, (1 << tail) - 1);
+                    }
+                }
+                (_mm_movemask_epi8(percent) != 0, _mm_movemask_epi8(special) != 0)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            (eq(block, b'/'), eq(block, b'%'), control_high_or_bracket(block))
+            let (mut percent, mut special) = (false, false);
+            super::for_each_block(b, |offset, block, valid| {
+                percent |= eq(block, b'%') & valid != 0;
+                special |= control_high_or_bracket(block) & valid != 0;
+                let m = eq(block, b'/') & valid;
+                if m != 0 {
+                    on_slashes(offset, m);
+                }
+                true
+            });
+            (percent, special)
         }
     }
 

@@ -12,12 +12,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
-use crate::explain::Decision;
-use crate::model::{Bytes, CacheEntry, GiB, ImageId, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus};
+use crate::explain::{Decision, Subject};
+use crate::model::{
+    Bytes, CacheEntry, GiB, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
+};
 use crate::rbd::RbdOp;
 
 /// The operation a plan is for.
@@ -560,14 +563,134 @@ pub struct Plan {
     pub outcome: Outcome,
     /// Every decision and rejected alternative, in the order made.
     pub trace: Vec<Decision>,
+    /// The image's location list as `get_location` returned it, when the
+    /// flow read one (empty otherwise): the list the trace's
+    /// [`Subject::Location`] indices point into. Shared with the facts the
+    /// plan was made from, never copied.
+    #[serde(default = "no_locations")]
+    pub locations: Arc<[LocationEntry]>,
+}
+
+fn no_locations() -> Arc<[LocationEntry]> {
+    Arc::from([])
 }
 
 impl Plan {
+    /// The URL of location `index` of [`Plan::locations`] (`None` for an
+    /// index past the list or an entry without a URL).
+    pub fn location_url(&self, index: usize) -> Option<&str> {
+        self.locations.get(index).and_then(|l| l.url.as_deref())
+    }
+
+    /// The trace for reading: each decision with the URL of the location it
+    /// is about.
+    ///
+    /// ```
+    /// # use cinder_flow::plan::Plan;
+    /// fn log(plan: &Plan) {
+    ///     for line in plan.explained() {
+    ///         println!("{line}");
+    ///     }
+    /// }
+    /// ```
+    pub fn explained(&self) -> impl Iterator<Item = Explained<'_>> + '_ {
+        self.trace.iter().map(move |decision| Explained { plan: self, decision })
+    }
+
     /// The librbd calls of the plan, in order.
     pub fn rbd_ops(&self) -> impl Iterator<Item = (&RbdOp, Expect)> {
         self.steps.iter().filter_map(|s| match &s.action {
             Action::Rbd { op } => Some((op, s.expect)),
             _ => None,
         })
+    }
+}
+
+/// A [`Decision`] shown with what its plan knows about its subject (the
+/// URL of a location); made by [`Plan::explained`].
+#[derive(Clone, Copy, Debug)]
+pub struct Explained<'a> {
+    plan: &'a Plan,
+    decision: &'a Decision,
+}
+
+impl Explained<'_> {
+    /// The decision.
+    pub fn decision(&self) -> &Decision {
+        self.decision
+    }
+}
+
+impl fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.decision.subject {
+            Subject::Location { index } => {
+                let url = self.plan.location_url(index).unwrap_or("no URL");
+                write!(f, "[{}] location #{} ({url}): {}", self.decision.stage, index + 1, self.decision.verdict)
+            }
+            _ => self.decision.fmt(f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explain::{Reason, Stage, Verdict};
+
+    fn plan_with(locations: Vec<LocationEntry>, trace: Vec<Decision>) -> Plan {
+        Plan {
+            operation: Operation::CreateFromImage { image_id: ImageId::from("img") },
+            volume_id: VolumeId::from("vol"),
+            path: None,
+            source: None,
+            steps: Vec::new(),
+            outcome: Outcome::Success,
+            trace,
+            locations: locations.into(),
+        }
+    }
+
+    #[test]
+    fn explained_decisions_name_the_url_of_their_location() {
+        let rejected = |index| Decision {
+            stage: Stage::DriverClone,
+            subject: Subject::Location { index },
+            verdict: Verdict::Rejected { because: Reason::OtherCluster },
+        };
+        let plan = plan_with(
+            vec![LocationEntry::url("rbd://other/images/img/snap"), LocationEntry { url: None, metadata: BTreeMap::new() }],
+            vec![rejected(0), rejected(1), rejected(7)],
+        );
+        let lines: Vec<String> = plan.explained().map(|e| e.to_string()).collect();
+        assert!(lines[0].starts_with("[driver clone] location #1 (rbd://other/images/img/snap): rejected: in another"));
+        assert!(lines[1].starts_with("[driver clone] location #2 (no URL): rejected"));
+        // An index past the list (a hand-made plan) is shown, not a panic.
+        assert!(lines[2].starts_with("[driver clone] location #8 (no URL)"));
+        assert_eq!(plan.location_url(0), Some("rbd://other/images/img/snap"));
+        assert_eq!(plan.location_url(1), None);
+        // Without the plan, the position alone.
+        assert_eq!(plan.trace[0].to_string(), format!("[driver clone] location #1: rejected: {}", Reason::OtherCluster));
+    }
+
+    #[test]
+    fn the_location_list_round_trips_and_defaults_to_empty() {
+        let plan = plan_with(vec![LocationEntry::url("cinder://x")], Vec::new());
+        let json = serde_json::to_value(&plan).expect("serialise");
+        let back: Plan = serde_json::from_value(json.clone()).expect("deserialise");
+        assert_eq!(back, plan);
+        let mut old = json;
+        old.as_object_mut().expect("object").remove("locations");
+        let back: Plan = serde_json::from_value(old).expect("a plan serialised before the field existed");
+        assert!(back.locations.is_empty());
+    }
+
+    /// Every location of an image gets a trace entry, so the entry's size
+    /// is paid thousands of times per decision (docs/PERFORMANCE.md). A
+    /// new `Reason` or `Subject` variant with a large payload belongs in
+    /// a `Box`.
+    #[test]
+    fn a_trace_entry_stays_small() {
+        assert!(std::mem::size_of::<Decision>() <= 80, "{}", std::mem::size_of::<Decision>());
     }
 }

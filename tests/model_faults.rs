@@ -300,14 +300,14 @@ impl World {
 
         let images = MemoryImageService::new().with_faults(faults.clone());
         let mut rbd = Image::raw(IMG_RBD, PROJECT, Bytes(GIB));
-        rbd.locations = Some(vec![LocationEntry::url(format!("rbd://{FSID}/images/{IMG_RBD}/snap"))]);
+        rbd.locations = Some(vec![LocationEntry::url(format!("rbd://{FSID}/images/{IMG_RBD}/snap"))].into());
         images.insert(rbd);
         let mut qcow = Image::raw(IMG_QCOW, PROJECT, Bytes(GIB));
         qcow.disk_format = Some("qcow2".into());
         images.insert(qcow);
         let mut cinder = Image::raw(IMG_CINDER, PROJECT, Bytes(GIB));
         cinder.owner = spec.cinder_image_owner.map(Into::into);
-        cinder.locations = Some(locations);
+        cinder.locations = Some(locations.into());
         images.insert(cinder);
 
         let cluster = MemoryCluster::new(c)

@@ -127,7 +127,7 @@ fn build(s: &Situation) -> World {
     urls.sort_by(|a, b| a.url.cmp(&b.url));
     let mut image = Image::raw(IMAGE, "nobody", Bytes(GIB));
     image.owner = s.image_owner.map(Into::into);
-    image.locations = Some(urls);
+    image.locations = Some(urls.into());
     let images = MemoryImageService::new();
     images.insert(image);
     let mut target = Volume::new(TARGET, s.requester, GiB(s.size)).on_host(s.target_host);

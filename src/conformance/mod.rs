@@ -105,7 +105,7 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
     r.insert("outcome".into(), json!(outcome));
     r.insert("error".into(), error);
     r.insert("rbd_ops".into(), Value::Array(world.journal.entries().iter().map(journal_json).collect()));
-    r.insert("trace".into(), Value::Array(plan.trace.iter().map(|d| Value::String(d.to_string())).collect()));
+    r.insert("trace".into(), Value::Array(plan.explained().map(|d| Value::String(d.to_string())).collect()));
     let is_create = !matches!(operation, Operation::DeleteVolume);
     if matches!(operation, Operation::CreateFromImage { .. }) {
         r.insert("path".into(), plan.path.map(|p| json!(p.name())).unwrap_or(Value::Null));

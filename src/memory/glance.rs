@@ -68,7 +68,8 @@ impl MemoryImageService {
     /// Adds or replaces an image.
     pub fn insert(&self, image: impl Into<Arc<Image>>) {
         let image: Arc<Image> = image.into();
-        let locations: Arc<[LocationEntry]> = image.locations.as_deref().unwrap_or_default().into();
+        // The same list for both APIs, shared.
+        let locations: Arc<[LocationEntry]> = image.locations.clone().unwrap_or_else(|| Arc::from([]));
         self.images
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

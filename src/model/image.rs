@@ -11,9 +11,8 @@ use super::{Bytes, GiB, ImageId, ProjectId, Timestamp};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationEntry {
     /// The location URL; Glance can hand out entries without one. Shared
-    /// (`Arc<str>`), so that copies of a location list (facts, memo, the
-    /// trace's [`Subject::Location`](crate::explain::Subject::Location))
-    /// do not copy the text.
+    /// (`Arc<str>`), so that copies of a location list do not copy the
+    /// text.
     pub url: Option<Arc<str>>,
     /// Location metadata, e.g. `{"store": "ceph"}` with multistore.
     #[serde(default)]
@@ -60,7 +59,7 @@ pub struct Image {
     /// `show_image_direct_url`).
     pub direct_url: Option<String>,
     /// `locations` as the legacy GET shows them (`None` when hidden).
-    pub locations: Option<Vec<LocationEntry>>,
+    pub locations: Option<Arc<[LocationEntry]>>,
     /// Custom properties, e.g. `cinder_img_volume_type`.
     pub properties: BTreeMap<String, serde_json::Value>,
 }
@@ -82,7 +81,7 @@ impl Image {
             created_at: Timestamp::EPOCH,
             updated_at: Timestamp::EPOCH,
             direct_url: None,
-            locations: Some(Vec::new()),
+            locations: Some(Arc::from([])),
             properties: BTreeMap::new(),
         }
     }

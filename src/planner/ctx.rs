@@ -2,6 +2,7 @@
 //! code runs against, and the recorder of steps and decisions.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::BackendErrorKind;
@@ -82,6 +83,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) db: DbView<'a>,
     steps: Vec<Step>,
     trace: Vec<Decision>,
+    /// The location list the trace's `Subject::Location`s index.
+    pub(crate) locations: Option<Arc<[LocationEntry]>>,
     pub(crate) path: Option<CreatePath>,
     pub(crate) source: Option<Source>,
     fresh_used: usize,
@@ -109,6 +112,7 @@ impl<'a> Ctx<'a> {
             db: DbView::new(facts),
             steps: Vec::new(),
             trace: Vec::new(),
+            locations: None,
             path: None,
             source: None,
             fresh_used: 0,
@@ -158,11 +162,13 @@ impl<'a> Ctx<'a> {
             steps: self.steps,
             outcome,
             trace: self.trace,
+            locations: self.locations.unwrap_or_else(|| Arc::from([])),
         }
     }
 
     // ---------------------------------------------------------------- trace
 
+    #[inline]
     pub(crate) fn decide(&mut self, stage: Stage, subject: Subject, verdict: Verdict) {
         if !self.dry {
             self.trace.push(Decision { stage, subject, verdict });
@@ -182,18 +188,22 @@ impl<'a> Ctx<'a> {
         !self.dry
     }
 
+    #[inline]
     pub(crate) fn chosen(&mut self, stage: Stage, subject: Subject) {
         self.decide(stage, subject, Verdict::Chosen);
     }
 
+    #[inline]
     pub(crate) fn rejected(&mut self, stage: Stage, subject: Subject, because: Reason) {
         self.decide(stage, subject, Verdict::Rejected { because });
     }
 
+    #[inline]
     pub(crate) fn skipped(&mut self, stage: Stage, because: Reason) {
         self.decide(stage, Subject::Path, Verdict::Skipped { because });
     }
 
+    #[inline]
     pub(crate) fn noted(&mut self, stage: Stage, subject: Subject, what: Reason) {
         self.decide(stage, subject, Verdict::Noted { what });
     }
@@ -258,7 +268,7 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub(crate) fn image_locations(&self, id: &ImageId) -> Flow<Result<&'a [LocationEntry], BackendErrorKind>> {
+    pub(crate) fn image_locations(&self, id: &ImageId) -> Flow<Result<&'a Arc<[LocationEntry]>, BackendErrorKind>> {
         match self.facts.image_locations.get(id) {
             Some(Ok(l)) => Ok(Ok(l)),
             Some(Err(k)) => Ok(Err(*k)),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::BackendErrorKind;
-use crate::explain::{Reason, Stage, Subject, Verdict};
+use crate::explain::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 use crate::facts::CacheLocation;
 use crate::facts::Need;
 use crate::location::{CinderLocationError, RbdLocationError};
@@ -51,7 +51,10 @@ fn check_virtual_size(virtual_size: Bytes, volume_size: GiB, image_id: &ImageId)
 /// `GlanceImageService.get_location` (MGR-5).
 fn get_location<'a>(ctx: &mut Ctx<'a>, image_id: &ImageId) -> Flow<ImageLocation<'a>> {
     match ctx.image_locations(image_id)? {
-        Ok(list) if !list.is_empty() => return Ok(ImageLocation { direct_url: None, locations: list }),
+        Ok(list) if !list.is_empty() => {
+            ctx.locations = Some(Arc::clone(list));
+            return Ok(ImageLocation { direct_url: None, locations: list });
+        }
         Ok(_) => {}
         Err(BackendErrorKind::NotSupported | BackendErrorKind::PermissionDenied) => {}
         Err(BackendErrorKind::NotFound) => {
@@ -69,6 +72,9 @@ fn get_location<'a>(ctx: &mut Ctx<'a>, image_id: &ImageId) -> Flow<ImageLocation
     };
     match image.direct_url.as_deref() {
         Some(d) if !d.is_empty() => {
+            if let Some(list) = &image.locations {
+                ctx.locations = Some(Arc::clone(list));
+            }
             Ok(ImageLocation { direct_url: Some(d), locations: image.locations.as_deref().unwrap_or(&[]) })
         }
         _ => Ok(ImageLocation { direct_url: None, locations: &[] }),
@@ -199,12 +205,11 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     if raw {
         probe_same_cluster(ctx, &candidates)?;
     }
-    let ours: Arc<str> = Arc::from(fsid);
     if ctx.tracing() && !candidates.verdicts.is_empty() {
         ctx.noted(
             Stage::DriverClone,
             Subject::Path,
-            Reason::Note { text: format!("this backend's Ceph cluster is {ours}") },
+            Reason::Note { text: format!("this backend's Ceph cluster is {fsid}") },
         );
     }
     // Dry rounds only need the same-cluster locations; the others are
@@ -216,7 +221,10 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         Box::new(candidates.same_cluster.iter().map(|(i, _)| *i))
     };
     for index in order {
-        let subject = || Subject::Location { index, url: candidates.url(index, location.locations) };
+        let subject = || match candidates.url_of_direct() {
+            Some(url) => Subject::DirectUrl { url },
+            None => Subject::Location { index },
+        };
         let loc = match &candidates.verdicts[index] {
             DriverVerdict::NoUrl => {
                 ctx.rejected(Stage::DriverClone, subject(), Reason::NoLocation);
@@ -232,7 +240,7 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                 continue;
             }
             DriverVerdict::OtherCluster => {
-                ctx.rejected(Stage::DriverClone, subject(), Reason::OtherCluster { ours: ours.clone() });
+                ctx.rejected(Stage::DriverClone, subject(), Reason::OtherCluster);
                 continue;
             }
             DriverVerdict::SameCluster(n) => &candidates.same_cluster[*n].1,
@@ -287,10 +295,10 @@ fn probe_same_cluster(ctx: &mut Ctx<'_>, candidates: &DriverCandidates) -> Flow<
 /// candidates, with the rejected URLs recorded in the trace. A URL whose
 /// split raises ends the flow with `ValueError`.
 fn extract_cinder_ids(ctx: &mut Ctx<'_>, image: &Image, location: &ImageLocation<'_>) -> Flow<Arc<CinderCandidates>> {
-    let candidates = ctx.memo.cinder_candidates(&image.id, location.direct_url, location.locations);
+    let candidates = ctx.memo.cinder_candidates(&image.id, location.direct_url, location.locations, None);
     for cand in candidates.urls.iter() {
         let subject = || match cand.index {
-            Some(index) => Subject::Location { index, url: Some(cand.url.clone()) },
+            Some(index) => Subject::Location { index },
             None => Subject::DirectUrl { url: cand.url.clone() },
         };
         match &cand.parsed {
@@ -318,10 +326,10 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     if image.container_format.as_deref() != Some("bare") || image.disk_format.as_deref() != Some("raw") {
         ctx.skipped(
             Stage::ImageVolumeClone,
-            Reason::NotBareRaw {
+            Reason::NotBareRaw(Box::new(Formats {
                 container_format: image.container_format().to_owned(),
                 disk_format: image.disk_format().to_owned(),
-            },
+            })),
         );
         return Ok(false);
     }
@@ -367,7 +375,10 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                 ctx.rejected(
                     Stage::ImageVolumeClone,
                     Subject::Volume { volume_id: row.id.clone() },
-                    Reason::OtherHost { candidate: field.map(str::to_owned), wanted: f.value().to_owned() },
+                    Reason::OtherHost(Box::new(HostMismatch {
+                        candidate: field.map(str::to_owned),
+                        wanted: f.value().to_owned(),
+                    })),
                 );
                 continue;
             }
@@ -397,11 +408,11 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             ctx.rejected(
                 Stage::ImageVolumeClone,
                 subject,
-                Reason::OwnerMismatch {
+                Reason::OwnerMismatch(Box::new(OwnerMismatch {
                     image_owner: owner.clone(),
                     project: volume.project_id.clone(),
                     tagged_owner: tagged,
-                },
+                })),
             );
             continue;
         }
@@ -485,7 +496,10 @@ fn cache_get_entry(
         ctx.rejected(
             Stage::ImageCache,
             Subject::Volume { volume_id: entry.volume_id.clone() },
-            Reason::CacheStale { entry: entry.image_updated_at.to_string(), image: image.updated_at.to_string() },
+            Reason::CacheStale(Box::new(StaleEntry {
+                entry: entry.image_updated_at.to_string(),
+                image: image.updated_at.to_string(),
+            })),
         );
         delete_cached_volume(ctx, &entry)?;
         ctx.noted(Stage::ImageCache, Subject::Image { image_id: image.id.clone() }, Reason::CacheMiss);

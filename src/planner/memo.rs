@@ -41,6 +41,22 @@ pub(crate) struct DriverCandidates {
 }
 
 impl DriverCandidates {
+    fn new(
+        fsid: &str,
+        direct_url: Option<&str>,
+        locations: &[LocationEntry],
+        verdicts: Vec<DriverVerdict>,
+        same_cluster: Vec<(usize, RbdLocation)>,
+    ) -> Self {
+        let direct = if locations.is_empty() { direct_url.map(Arc::from) } else { None };
+        Self { fsid: fsid.to_owned(), direct, verdicts, same_cluster }
+    }
+
+    /// The direct URL, when the list is the direct URL alone.
+    pub(crate) fn url_of_direct(&self) -> Option<Arc<str>> {
+        self.direct.clone()
+    }
+
     /// The URL at `index` of the list, shared; `locations` is the list the
     /// candidates were classified from.
     pub(crate) fn url(&self, index: usize, locations: &[LocationEntry]) -> Option<Arc<str>> {
@@ -78,9 +94,6 @@ struct ImageMemo {
     /// The visible rows of the cinder ids, ordered as the database returns
     /// them (`created_at` desc, `id` desc).
     rows: Option<Arc<Vec<Arc<Volume>>>>,
-    /// One [`UrlScan`] per location URL (`None` for an entry without one),
-    /// shared by both classifications.
-    scans: Option<Arc<[Option<UrlScan>]>>,
     /// Every id of `cinder` is known to the facts (volume facts are only
     /// ever added, so this stays true until the image facts change).
     cinder_ids_known: bool,
@@ -110,16 +123,6 @@ impl Memo {
         }
     }
 
-    /// The scans of the locations' URLs, made once.
-    fn scans(&self, image_id: &ImageId, locations: &[LocationEntry]) -> Arc<[Option<UrlScan>]> {
-        if let Some(s) = self.with(image_id, |m| m.scans.clone()).filter(|s| s.len() == locations.len()) {
-            return s;
-        }
-        let scans: Arc<[Option<UrlScan>]> = locations.iter().map(|l| l.url.as_deref().map(UrlScan::new)).collect();
-        self.with(image_id, |m| m.scans = Some(scans.clone()));
-        scans
-    }
-
     /// `RBDDriver.clone_image`'s URL list (the locations' URLs when the list
     /// is non-empty, else the direct URL, RBD-10), each classified by
     /// `_parse_location` and the fsid check (RBD-5, RBD-6).
@@ -133,39 +136,8 @@ impl Memo {
         if let Some(d) = self.with(image_id, |m| m.driver.clone()).filter(|d| d.fsid == fsid) {
             return d;
         }
-        let single = [direct_url];
-        let scans = self.scans(image_id, locations);
-        let urls: Box<dyn Iterator<Item = (Option<&str>, Option<&UrlScan>)>> = if locations.is_empty() {
-            Box::new(single.into_iter().map(|u| (u, None)))
-        } else {
-            Box::new(locations.iter().zip(scans.iter()).map(|(l, s)| (l.url.as_deref(), s.as_ref())))
-        };
-        let mut verdicts = Vec::with_capacity(locations.len().max(1));
-        let ours = RbdFsid::new(fsid);
-        let mut same_cluster = Vec::new();
-        for (i, (u, scan)) in urls.enumerate() {
-            let matches = |u: &str| match scan {
-                Some(scan) => scan.rbd_fsid_is(u, &ours),
-                None => ours.matches(u),
-            };
-            let verdict = match u.filter(|u| !u.is_empty()) {
-                None => DriverVerdict::NoUrl,
-                Some(u) => match matches(u) {
-                    Err(e) => DriverVerdict::Unparseable(e),
-                    Ok(false) => DriverVerdict::OtherCluster,
-                    Ok(true) => match RbdLocation::parse(u) {
-                        Ok(loc) => {
-                            same_cluster.push((i, loc));
-                            DriverVerdict::SameCluster(same_cluster.len() - 1)
-                        }
-                        Err(e) => DriverVerdict::Unparseable(e),
-                    },
-                },
-            };
-            verdicts.push(verdict);
-        }
-        let direct = if locations.is_empty() { direct_url.map(Arc::from) } else { None };
-        let d = Arc::new(DriverCandidates { fsid: fsid.to_owned(), direct, verdicts, same_cluster });
+        let (verdicts, same_cluster, _) = classify(direct_url, locations, Some(fsid), false);
+        let d = Arc::new(DriverCandidates::new(fsid, direct_url, locations, verdicts, same_cluster));
         self.with(image_id, |m| m.driver = Some(d.clone()));
         d
     }
@@ -175,48 +147,33 @@ impl Memo {
     /// other schemes left out. A URL listed twice is kept twice: the set
     /// upstream builds only changes how often a rejection is logged, and the
     /// ids are made unique.
+    ///
+    /// With the cluster's `fsid` known, the same pass over the URLs also
+    /// classifies them for the driver clone ([`Memo::driver_candidates`]),
+    /// so that each URL is read once per decision.
     pub(crate) fn cinder_candidates(
         &self,
         image_id: &ImageId,
         direct_url: Option<&str>,
         locations: &[LocationEntry],
+        fsid: Option<&str>,
     ) -> Arc<CinderCandidates> {
         if let Some(c) = self.with(image_id, |m| m.cinder.clone()) {
             return c;
         }
-        let scans = self.scans(image_id, locations);
-        let direct = direct_url.map(|u| (None, u, None, None));
-        let listed = locations
-            .iter()
-            .zip(scans.iter())
-            .enumerate()
-            .filter_map(|(i, (l, scan))| l.url.as_ref().map(|u| (Some(i), &**u, Some(u), scan.as_ref())));
-        let mut urls = Vec::new();
-        for (index, url, shared, scan) in direct.into_iter().chain(listed) {
-            if url.is_empty() {
-                continue;
+        let have_driver = match fsid {
+            Some(f) => self.with(image_id, |m| m.driver.as_ref().is_some_and(|d| d.fsid == f)),
+            None => true,
+        };
+        let fsid = fsid.filter(|_| !have_driver);
+        let (verdicts, same_cluster, cinder) = classify(direct_url, locations, fsid, true);
+        let c = Arc::new(cinder);
+        self.with(image_id, |m| {
+            m.cinder = Some(c.clone());
+            if let Some(fsid) = fsid {
+                m.driver = Some(Arc::new(DriverCandidates::new(fsid, direct_url, locations, verdicts, same_cluster)));
             }
-            let may = match scan {
-                Some(scan) => scan.may_be_cinder(url),
-                None => may_be_cinder(url),
-            };
-            if !may {
-                continue;
-            }
-            match CinderLocation::parse(url) {
-                Err(CinderLocationError::NotCinder { .. }) => {}
-                parsed => {
-                    let url = shared.cloned().unwrap_or_else(|| Arc::from(url));
-                    urls.push(CinderCandidate { index, url, parsed });
-                }
-            }
-        }
-        let mut ids: Vec<VolumeId> =
-            urls.iter().filter_map(|c| c.parsed.as_ref().ok()).map(|l| l.volume_id.clone()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let c = Arc::new(CinderCandidates { urls, ids });
-        self.with(image_id, |m| m.cinder = Some(c.clone()));
+        });
         c
     }
 
@@ -245,4 +202,86 @@ impl Memo {
         self.with(image_id, |m| m.rows = Some(rows.clone()));
         Ok(rows)
     }
+}
+
+/// What [`classify`] finds: the driver's verdicts and same-cluster
+/// locations, and the image-volume candidates.
+type Classified = (Vec<DriverVerdict>, Vec<(usize, RbdLocation)>, CinderCandidates);
+
+/// One pass over an image's URLs: the driver-clone classification against
+/// `fsid` (when given; empty otherwise) and the image-volume candidates
+/// (when `cinder`; empty otherwise). Each URL is scanned once
+/// ([`UrlScan`]) for both.
+fn classify(direct_url: Option<&str>, locations: &[LocationEntry], fsid: Option<&str>, cinder: bool) -> Classified {
+    let ours = fsid.map(RbdFsid::new);
+    let mut verdicts = Vec::with_capacity(if ours.is_some() { locations.len().max(1) } else { 0 });
+    let mut same_cluster = Vec::new();
+    let mut urls = Vec::new();
+    let mut driver_verdict = |i: usize, url: Option<&str>, scan: Option<&UrlScan>, ours: &RbdFsid<'_>| {
+        let verdict = match url.filter(|u| !u.is_empty()) {
+            None => DriverVerdict::NoUrl,
+            Some(u) => {
+                let matches = match scan {
+                    Some(scan) => scan.rbd_fsid_is(u, ours),
+                    None => ours.matches(u),
+                };
+                match matches {
+                    Err(e) => DriverVerdict::Unparseable(e),
+                    Ok(false) => DriverVerdict::OtherCluster,
+                    Ok(true) => match RbdLocation::parse(u) {
+                        Ok(loc) => {
+                            same_cluster.push((i, loc));
+                            DriverVerdict::SameCluster(same_cluster.len() - 1)
+                        }
+                        Err(e) => DriverVerdict::Unparseable(e),
+                    },
+                }
+            }
+        };
+        verdicts.push(verdict);
+    };
+    let mut cinder_candidate = |index: Option<usize>, url: &str, shared: Option<&Arc<str>>, scan: Option<&UrlScan>| {
+        if url.is_empty() {
+            return;
+        }
+        let may = match scan {
+            Some(scan) => scan.may_be_cinder(url),
+            None => may_be_cinder(url),
+        };
+        if !may {
+            return;
+        }
+        match CinderLocation::parse(url) {
+            Err(CinderLocationError::NotCinder { .. }) => {}
+            parsed => {
+                let url = shared.cloned().unwrap_or_else(|| Arc::from(url));
+                urls.push(CinderCandidate { index, url, parsed });
+            }
+        }
+    };
+    // The driver's list is the direct URL alone when there are no
+    // locations; the image-volume set puts the direct URL first.
+    if let (Some(ours), true) = (&ours, locations.is_empty()) {
+        driver_verdict(0, direct_url, None, ours);
+    }
+    if cinder {
+        if let Some(d) = direct_url {
+            cinder_candidate(None, d, None, None);
+        }
+    }
+    for (i, l) in locations.iter().enumerate() {
+        let url = l.url.as_deref();
+        let scan = url.map(UrlScan::new);
+        if let Some(ours) = &ours {
+            driver_verdict(i, url, scan.as_ref(), ours);
+        }
+        if let (true, Some(u)) = (cinder, url) {
+            cinder_candidate(Some(i), u, l.url.as_ref(), scan.as_ref());
+        }
+    }
+    let mut ids: Vec<VolumeId> =
+        urls.iter().filter_map(|c| c.parsed.as_ref().ok()).map(|l| l.volume_id.clone()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    (verdicts, same_cluster, CinderCandidates { urls, ids })
 }

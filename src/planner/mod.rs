@@ -32,6 +32,8 @@ mod memo;
 mod rbd_driver;
 mod snapshot;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, ConfigError};
@@ -305,7 +307,13 @@ fn image_prelude(
             },
         };
         if !memo.cinder_ids_known(image_id) {
-            let candidates = memo.cinder_candidates(image_id, direct, list);
+            // The cluster's fsid, when known, lets the same pass classify
+            // the URLs for the driver clone too.
+            let fsid = match &facts.cluster {
+                Some(Ok(c)) => Some(c.fsid.as_str()),
+                _ => None,
+            };
+            let candidates = memo.cinder_candidates(image_id, direct, list, fsid);
             let ids = unknown_volumes(&candidates.ids, facts);
             if ids.is_empty() {
                 memo.set_cinder_ids_known(image_id);
@@ -355,19 +363,30 @@ pub struct Planner {
     policy: Policy,
     facts: Facts,
     memo: Memo,
+    /// The last round ran dry and asked for facts (see [`Planner::plan`]).
+    /// Which run a round makes changes its cost, never its plan.
+    full_next: AtomicBool,
 }
 
 impl Planner {
     /// A planner for `request`; checks the configuration once.
     pub fn new(request: Request, config: Config, policy: Policy) -> Result<Self, PlanError> {
         config.validate()?;
-        Ok(Self { request, config, policy, facts: Facts::new(), memo: Memo::default() })
+        Ok(Self {
+            request,
+            config,
+            policy,
+            facts: Facts::new(),
+            memo: Memo::default(),
+            full_next: AtomicBool::new(false),
+        })
     }
 
     /// Starts from facts already known.
     pub fn with_facts(mut self, facts: Facts) -> Self {
         self.facts = facts;
         self.memo = Memo::default();
+        self.full_next = AtomicBool::new(false);
         self
     }
 
@@ -422,11 +441,17 @@ impl Planner {
         if !needs.is_empty() {
             return Ok(Planning::NeedFacts(needs));
         }
-        if !self.dry_first() {
+        // After a dry round that asked for facts, the next round (with
+        // those facts) usually decides: it runs in full at once. If it asks
+        // again, the round after that runs dry first.
+        if !self.dry_first() || self.full_next.swap(false, Ordering::Relaxed) {
             return run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, false);
         }
         match run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, true)? {
-            Planning::NeedFacts(n) => Ok(Planning::NeedFacts(n)),
+            Planning::NeedFacts(n) => {
+                self.full_next.store(true, Ordering::Relaxed);
+                Ok(Planning::NeedFacts(n))
+            }
             Planning::Done(_) => run(&self.request, &self.facts, &self.config, &self.policy, &self.memo, false),
         }
     }
@@ -444,7 +469,7 @@ impl Planner {
             _ => 0,
         };
         let legacy = match self.facts.images.get(image_id) {
-            Some(Ok(i)) => i.locations.as_ref().map_or(0, Vec::len),
+            Some(Ok(i)) => i.locations.as_ref().map_or(0, |l| l.len()),
             _ => 0,
         };
         listed.max(legacy) > FEW_LOCATIONS

@@ -254,6 +254,7 @@ mod tests {
             steps,
             outcome,
             trace: Vec::<Decision>::new(),
+            locations: Arc::from([]),
         }
     }
 

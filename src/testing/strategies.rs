@@ -389,7 +389,7 @@ impl Situation {
         image.updated_at = Timestamp::from_unix(UPDATED).unwrap_or(Timestamp::EPOCH);
         let mut locations: Vec<LocationEntry> = self.rbd_urls.iter().map(|u| LocationEntry::url(u.as_str())).collect();
         locations.extend(self.image_volumes.iter().map(|v| LocationEntry::url(v.url.as_str())));
-        image.locations = Some(locations);
+        image.locations = Some(locations.into());
 
         let journal = Journal::new();
         let images = MemoryImageService::new().with_journal(journal.clone());
