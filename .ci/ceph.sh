@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A throwaway single-node Ceph cluster for the `rbd` tests: one monitor and
 # one OSD (bluestore over a sparse file), no manager, bound to 127.0.0.1,
-# auth none, everything under target/ceph.
+# cephx on (keyrings generated per start), everything under target/ceph.
+# ceph.conf names client.admin's keyring, so `ceph --conf`, `rbd --conf` and
+# librados clients with CEPH_CONF connect as admin with nothing else set;
+# the tests create restricted users of their own through it.
 #
 #   bash .ci/ceph.sh install   # apt-get the packages (root, non-interactive)
 #   bash .ci/ceph.sh start     # start the cluster, create the test pools
@@ -81,10 +84,10 @@ ms bind ipv4 = true
 ms bind ipv6 = false
 ms bind port min = ${OSD_PORTS%-*}
 ms bind port max = ${OSD_PORTS#*-}
-auth cluster required = none
-auth service required = none
-auth client required = none
-auth supported = none
+auth cluster required = cephx
+auth service required = cephx
+auth client required = cephx
+keyring = $DIR/keyring
 osd pool default size = 1
 osd pool default min size = 1
 osd pool default pg num = 8
@@ -111,10 +114,12 @@ rbd default clone format = auto
 
 [mon]
 mon data = $DIR/\$name
+keyring = $DIR/\$name/keyring
 mon initial members = a
 
 [osd]
 osd data = $DIR/\$name
+keyring = $DIR/\$name/keyring
 osd objectstore = bluestore
 bluestore block path = $DIR/\$name.block
 bluestore block create = true
@@ -131,10 +136,17 @@ EOF
     local t0=$SECONDS
     # A failed start leaves nothing running.
     trap 'log "start failed; stopping what was started"; tail -n 20 "$DIR"/log/*.log >&2 || true; stop' ERR
+    log "creating the keys"
+    # The monitor's own key plus client.admin's, which the monitor must
+    # know from the start: it is the only user that can add others.
+    ceph-authtool --create-keyring "$DIR/mon.keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
+    ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n client.admin \
+        --cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' --cap mds 'allow *' >/dev/null
+    ceph-authtool "$DIR/mon.keyring" --import-keyring "$DIR/keyring" >/dev/null
     log "creating the monitor"
     monmaptool --create --clobber --fsid "$fsid" --addv a "[v2:127.0.0.1:$MON_V2_PORT,v1:127.0.0.1:$MON_PORT]" \
         "$DIR/monmap" >/dev/null
-    ceph-mon --conf "$CONF" --id a --mkfs --monmap "$DIR/monmap" >/dev/null
+    ceph-mon --conf "$CONF" --id a --mkfs --monmap "$DIR/monmap" --keyring "$DIR/mon.keyring" >/dev/null
     ceph-mon --conf "$CONF" --id a
     ceph_ osd set-require-min-compat-client mimic --yes-i-really-mean-it >/dev/null 2>&1 || true
     log "creating the OSD"
@@ -142,7 +154,11 @@ EOF
     uuid="$(cat /proc/sys/kernel/random/uuid)"
     id="$(ceph_ osd new "$uuid")"
     [ "$id" = 0 ] || { log "unexpected OSD id $id"; exit 1; }
-    ceph-osd --conf "$CONF" --id 0 --mkfs --osd-uuid "$uuid" >/dev/null 2>&1
+    # --mkkey writes the OSD's key to its keyring (no monitor config yet:
+    # the monitor does not know the key), then the monitor learns it.
+    ceph-osd --conf "$CONF" --id 0 --mkfs --mkkey --no-mon-config --osd-uuid "$uuid" >"$DIR/log/osd.0.mkfs" 2>&1
+    ceph_ auth add osd.0 osd 'allow *' mon 'allow profile osd' mgr 'allow profile osd' \
+        -i "$DIR/osd.0/keyring" >/dev/null 2>&1
     ceph_ osd crush add osd.0 1.0 host=localhost root=default >/dev/null 2>&1 || true
     ceph-osd --conf "$CONF" --id 0 2>>"$DIR/log/osd.0.stderr"
     for pool in $POOLS; do

@@ -6,7 +6,10 @@
 //!   on a real cluster runs the same plan + execute path on real Ceph
 //!   (through `RbdDriver`, in an RBD namespace of its own) and on the
 //!   in-memory cluster: the rbd calls, their results and the final cluster
-//!   state must be the same.
+//!   state must be the same. The cluster is built as client.admin; the plan
+//!   runs as a cephx user without caps for the pools whose images the
+//!   vector makes unreadable (`readable: false`), so opening them fails
+//!   with a permission error on real Ceph too.
 //! * librbd's error kinds for the error cases the planner relies on match
 //!   the simulation's.
 //! * A plan whose step fails leaves the real cluster as it was.
@@ -33,7 +36,8 @@ use cinder_flow::shell::{self, Backends, ExecOptions};
 use serde_json::Value;
 
 use harness::{
-    ceph_conf, fresh_namespace, materialise, memory_state, real_state, unmaterialisable, Call, Mapped, State,
+    ceph_conf, fresh_namespace, materialise, memory_state, observe_readability, planning_config, real_state,
+    unmaterialisable, Call, Mapped, State,
 };
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -102,7 +106,8 @@ async fn run_real(conf: &Path, v: &Vector) -> Result<(Run, Option<State>), Strin
         Vec::new()
     };
     let world = build_world(v).map_err(|e| e.to_string())?;
-    let mut mapped = Mapped::new(driver.clone(), v.cluster.pools.keys().cloned());
+    let planner = RbdDriver::new(planning_config(conf, v, &ns).map_err(|e| format!("planning client: {e}"))?);
+    let mut mapped = Mapped::new(planner.clone(), v.cluster.pools.keys().cloned());
     mapped.fsid = Some(v.cluster.fsid.clone());
     mapped.capabilities = world.cluster.capabilities().await.expect("memory");
     mapped.conversion_free_bytes = v.env.image_conversion_free_bytes;
@@ -116,7 +121,10 @@ async fn run_real(conf: &Path, v: &Vector) -> Result<(Run, Option<State>), Strin
     let status = world.db.get_volume(&request.volume_id).map(|v| v.status.as_str().to_owned());
     let exec = exec.map(|r| format!("{:?}", r.outcome)).map_err(|d| d.to_string());
     let state = if v.cluster.reachable {
-        Some(real_state(&driver, &v.cluster.pools.keys().cloned().collect()).await.map_err(|e| e.to_string())?)
+        let mut state =
+            real_state(&driver, &v.cluster.pools.keys().cloned().collect()).await.map_err(|e| e.to_string())?;
+        observe_readability(&mut state, &planner).await.map_err(|e| e.to_string())?;
+        Some(state)
     } else {
         None
     };
@@ -253,7 +261,10 @@ fn vectors_do_the_same_on_real_ceph_as_in_memory() {
     failures.sort();
     assert!(failures.is_empty(), "{} of {} vectors differ:\n{}", failures.len(), todo.len(), failures.join("\n"));
     if only.is_none() {
-        assert!(todo.len() > 300, "too few vectors compared: {}", todo.len());
+        assert!(todo.len() > 500, "too few vectors compared: {}", todo.len());
+        // Every create and delete vector is built on the real cluster; a new
+        // one that cannot be says why here.
+        assert!(skipped.is_empty(), "vectors skipped: {skipped:#?}");
     }
 }
 
@@ -386,12 +397,13 @@ fn error_kinds_match_the_simulation() {
 async fn injected_failure_leaves_no_trace(conf: &Path, v: &Vector, fail: usize) -> Result<(), String> {
     let ns = fresh_namespace("undo");
     let driver = RbdDriver::new(harness::vector_config(conf, v, &ns));
-    let holder = RbdDriver::new(RbdConfig::with_conf(conf).in_namespace(ns));
+    let holder = RbdDriver::new(RbdConfig::with_conf(conf).in_namespace(ns.clone()));
     let watches = materialise(&driver, &holder, v).await.map_err(|e| format!("materialising: {e}"))?;
     let pools: BTreeSet<String> = v.cluster.pools.keys().cloned().collect();
     let before = real_state(&driver, &pools).await.map_err(|e| e.to_string())?;
     let world = build_world(v).map_err(|e| e.to_string())?;
-    let mut mapped = Mapped::new(driver.clone(), pools.iter().cloned());
+    let planner = RbdDriver::new(planning_config(conf, v, &ns).map_err(|e| format!("planning client: {e}"))?);
+    let mut mapped = Mapped::new(planner, pools.iter().cloned());
     mapped.fsid = Some(v.cluster.fsid.clone());
     mapped.capabilities = world.cluster.capabilities().await.expect("memory");
     mapped.default_features_unset = v.cluster.rbd_default_features.is_none();

@@ -1,17 +1,19 @@
 //! What the real-Ceph tests share: the cluster to use, a recording and
 //! name-mapping wrapper around `RbdDriver`, materialising a vector's
-//! `cluster` on the real cluster, and reading a final state back.
+//! `cluster` on the real cluster, the cephx users that cannot read a
+//! vector's unreadable pools, and reading a final state back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use async_trait::async_trait;
 use cinder_flow::conformance::vector::{ClusterSpec, RbdImageSpec};
 use cinder_flow::conformance::Vector;
 use cinder_flow::error::{BackendError, BackendErrorKind};
 use cinder_flow::facts::{Capabilities, ClusterInfo, HostInfo};
+use cinder_flow::librbd::ffi::{Rados, RbdError};
 use cinder_flow::librbd::{RbdConfig, RbdDriver, Watch};
 use cinder_flow::model::Bytes;
 use cinder_flow::ports::{BackendResult, DownloadedImage, Driver};
@@ -224,13 +226,12 @@ pub fn unmaterialisable(v: &Vector) -> Option<(String, String)> {
         if !POOLS.contains(&pool.as_str()) {
             return Some(("a pool .ci/ceph.sh does not create".into(), pool.clone()));
         }
+        // Readability is made with cephx caps, which are per pool: a pool
+        // can be all unreadable (see `unreadable_pools`), not in part.
+        if images.values().any(|i| !i.readable) && images.values().any(|i| i.readable) {
+            return Some(("a pool with both readable and unreadable images (caps are per pool)".into(), pool.clone()));
+        }
         for (name, i) in images {
-            if !i.readable {
-                return Some((
-                    "an unreadable image (`readable: false`) needs cephx users and caps".into(),
-                    format!("{pool}/{name}"),
-                ));
-            }
             if !i.stripe_unit.is_power_of_two() || !(4096..=(32 << 20)).contains(&i.stripe_unit) {
                 return Some(("a stripe unit that is no object size".into(), format!("{pool}/{name}")));
             }
@@ -287,6 +288,93 @@ fn lineage(c: &ClusterSpec, pool: &str, name: &str, i: &RbdImageSpec) -> Result<
         }
     }
     Ok(first)
+}
+
+/// The vector's pools whose images are all unreadable (`readable: false`):
+/// the pools the planning client gets no caps for.
+pub fn unreadable_pools(v: &Vector) -> BTreeSet<String> {
+    v.cluster
+        .pools
+        .iter()
+        .filter(|(_, images)| !images.is_empty() && images.values().all(|i| !i.readable))
+        .map(|(pool, _)| pool.clone())
+        .collect()
+}
+
+/// The cephx user that may use every pool of [`POOLS`] but `denied`, and
+/// its key; created through client.admin (as `conf` names it) on first
+/// use. The mon cap `profile rbd` lets it read the maps (pools, fsid).
+fn deny_user(conf: &Path, denied: &BTreeSet<String>) -> BackendResult<(String, String)> {
+    static ADMIN: OnceLock<Mutex<BTreeMap<PathBuf, Arc<Rados>>>> = OnceLock::new();
+    static KEYS: OnceLock<Mutex<BTreeMap<(PathBuf, String), String>>> = OnceLock::new();
+    let id = format!("cf-deny-{}", denied.iter().map(String::as_str).collect::<Vec<_>>().join("+"));
+    let cache_key = (conf.to_owned(), id.clone());
+    let mut keys = KEYS.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(k) = keys.get(&cache_key) {
+        return Ok((id, k.clone()));
+    }
+    let what = format!("create cephx user client.{id}");
+    let fail = |e: RbdError| BackendError::new(e.kind(), what.clone()).with_source(e);
+    let admin = {
+        let mut admins = ADMIN.get_or_init(Mutex::default).lock().unwrap_or_else(PoisonError::into_inner);
+        match admins.get(conf) {
+            Some(a) => Arc::clone(a),
+            None => {
+                // Kept for the process, like the driver's connections.
+                let a = Arc::new(Rados::connect(None, Some(conf), &[]).map_err(fail)?);
+                admins.insert(conf.to_owned(), Arc::clone(&a));
+                a
+            }
+        }
+    };
+    let osd_caps: Vec<String> =
+        POOLS.iter().filter(|p| !denied.contains(**p)).map(|p| format!("profile rbd pool={p}")).collect();
+    let cmd = serde_json::json!({
+        "prefix": "auth get-or-create-key",
+        "entity": format!("client.{id}"),
+        "caps": ["mon", "profile rbd", "osd", osd_caps.join(", ")],
+        "format": "json",
+    });
+    let (out, status) = admin.mon_command(&cmd.to_string()).map_err(fail)?;
+    let key = serde_json::from_str::<serde_json::Value>(&out)
+        .ok()
+        .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned))
+        .ok_or_else(|| {
+            BackendError::new(BackendErrorKind::Other, what.clone()).with_detail(format!("{status} {out}"))
+        })?;
+    keys.insert(cache_key, key.clone());
+    Ok((id, key))
+}
+
+/// The client configuration a vector's plan runs with: the vector's
+/// (`vector_config`), as a cephx user without caps for the vector's
+/// unreadable pools when it has any, so that opening their images fails
+/// with a permission error as `readable: false` says.
+pub fn planning_config(conf: &Path, v: &Vector, namespace: &str) -> BackendResult<RbdConfig> {
+    let cfg = vector_config(conf, v, namespace);
+    let denied = unreadable_pools(v);
+    if denied.is_empty() {
+        return Ok(cfg);
+    }
+    let (id, key) = deny_user(conf, &denied)?;
+    Ok(cfg.with_client_id(id).set("key", key))
+}
+
+/// Sets each image's `readable` in `state` to what `viewer` (the planning
+/// client) finds: whether it can open the image. The state is read by an
+/// admin client, which can open everything.
+pub async fn observe_readability(state: &mut State, viewer: &RbdDriver) -> BackendResult<()> {
+    for ((pool, _, name), image) in state.iter_mut() {
+        let spec = ImageSpec::new(pool.clone(), name.clone());
+        match viewer.image_info(&spec).await? {
+            Some(info) => image.readable = info.image.readable,
+            None => {
+                return Err(BackendError::new(BackendErrorKind::NotFound, format!("stat {spec}"))
+                    .with_detail("the admin client lists it, the planning client finds nothing"))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The client configuration a vector's cluster needs.
