@@ -659,7 +659,10 @@ mod tests {
             verdict: Verdict::Rejected { because: Reason::OtherCluster },
         };
         let plan = plan_with(
-            vec![LocationEntry::url("rbd://other/images/img/snap"), LocationEntry { url: None, metadata: BTreeMap::new() }],
+            vec![
+                LocationEntry::url("rbd://other/images/img/snap"),
+                LocationEntry { url: None, metadata: BTreeMap::new() },
+            ],
             vec![rejected(0), rejected(1), rejected(7)],
         );
         let lines: Vec<String> = plan.explained().map(|e| e.to_string()).collect();
@@ -670,7 +673,10 @@ mod tests {
         assert_eq!(plan.location_url(0), Some("rbd://other/images/img/snap"));
         assert_eq!(plan.location_url(1), None);
         // Without the plan, the position alone.
-        assert_eq!(plan.trace[0].to_string(), format!("[driver clone] location #1: rejected: {}", Reason::OtherCluster));
+        assert_eq!(
+            plan.trace[0].to_string(),
+            format!("[driver clone] location #1: rejected: {}", Reason::OtherCluster)
+        );
     }
 
     #[test]

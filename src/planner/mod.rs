@@ -208,34 +208,33 @@ fn run(
 /// gathering takes few rounds (the flow itself would ask for them one at a
 /// time). Only missing facts are listed; reading them has no side effects.
 fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Vec<Need> {
-    let mut needs = Vec::new();
-    let mut want = |need: Need, known: bool| {
-        if !known && !needs.contains(&need) {
-            needs.push(need);
-        }
-    };
-    let pool = config.backend.rbd_pool.clone();
+    let mut want = Wants::default();
+    let pool = config.backend.rbd_pool.as_str();
     let is_create = !matches!(request.operation, Operation::DeleteVolume | Operation::CreateSnapshot { .. });
-    want(Need::Volume { volume_id: request.volume_id.clone() }, facts.volumes.contains_key(&request.volume_id));
-    want(Need::Cluster, facts.cluster.is_some());
+    want.want(facts.volumes.contains_key(&request.volume_id), || Need::Volume { volume_id: request.volume_id.clone() });
+    want.want(facts.cluster.is_some(), || Need::Cluster);
     let cluster_up = matches!(facts.cluster, Some(Ok(_)));
     if cluster_up && !pool.is_empty() {
-        want(Need::Pool { pool: pool.clone() }, facts.pools.contains_key(&pool));
+        want.want(facts.pools.contains_key(pool), || Need::Pool { pool: pool.to_owned() });
     }
     if is_create {
-        want(Need::Capabilities, facts.capabilities.is_some());
-        want(Need::Host, facts.host.is_some());
+        want.want(facts.capabilities.is_some(), || Need::Capabilities);
+        want.want(facts.host.is_some(), || Need::Host);
     }
     match &request.operation {
         Operation::CreateFromImage { image_id } => {
-            want(Need::ImageLocations { image_id: image_id.clone() }, facts.image_locations.contains_key(image_id));
-            want(Need::Image { image_id: image_id.clone() }, facts.images.contains_key(image_id));
+            want.want(facts.image_locations.contains_key(image_id), || Need::ImageLocations {
+                image_id: image_id.clone(),
+            });
+            want.want(facts.images.contains_key(image_id), || Need::Image { image_id: image_id.clone() });
         }
         Operation::CreateFromSnapshot { snapshot_id } | Operation::CreateSnapshot { snapshot_id } => {
-            want(Need::Snapshot { snapshot_id: snapshot_id.clone() }, facts.snapshots.contains_key(snapshot_id));
+            want.want(facts.snapshots.contains_key(snapshot_id), || Need::Snapshot {
+                snapshot_id: snapshot_id.clone(),
+            });
         }
         Operation::CreateClonedVolume { source_volid } => {
-            want(Need::Volume { volume_id: source_volid.clone() }, facts.volumes.contains_key(source_volid));
+            want.want(facts.volumes.contains_key(source_volid), || Need::Volume { volume_id: source_volid.clone() });
         }
         _ => {}
     }
@@ -243,18 +242,17 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
     // The new volume's image is read by every plan that gets as far as the
     // pool; it is asked together with the pool (an image read in a missing
     // pool answers that the pool is missing).
-    let pool_up = cluster_up && !pool.is_empty() && facts.pools.get(&pool) != Some(&false);
-    let image_of = |volume: &crate::model::Volume| crate::rbd::ImageSpec::new(pool.clone(), volume.rbd_name());
+    let pool_up = cluster_up && !pool.is_empty() && facts.pools.get(pool) != Some(&false);
+    let image_of = |volume: &crate::model::Volume| crate::rbd::ImageSpec::new(pool, volume.rbd_name());
     if let Some(Some(target)) = facts.volumes.get(&request.volume_id) {
         if is_create {
-            want(
-                Need::VolumeType { name: target.volume_type.clone() },
-                facts.volume_types.contains_key(&target.volume_type),
-            );
+            want.want(facts.volume_types.contains_key(&target.volume_type), || Need::VolumeType {
+                name: target.volume_type.clone(),
+            });
         }
         if pool_up {
             let spec = image_of(target);
-            want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+            want.want(facts.rbd_images.contains_key(&spec), move || Need::RbdImage { image: spec });
         }
         if let Operation::CreateFromImage { image_id } = &request.operation {
             image_prelude(&mut want, image_id, target, facts, config, memo);
@@ -263,28 +261,30 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
     match &request.operation {
         Operation::CreateFromSnapshot { snapshot_id } | Operation::CreateSnapshot { snapshot_id } => {
             if let Some(Some(snap)) = facts.snapshots.get(snapshot_id) {
-                want(Need::Volume { volume_id: snap.volume_id.clone() }, facts.volumes.contains_key(&snap.volume_id));
+                want.want(facts.volumes.contains_key(&snap.volume_id), || Need::Volume {
+                    volume_id: snap.volume_id.clone(),
+                });
                 if let (true, Some(Some(v))) = (pool_up, facts.volumes.get(&snap.volume_id)) {
                     let spec = image_of(v);
-                    want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+                    want.want(facts.rbd_images.contains_key(&spec), move || Need::RbdImage { image: spec });
                 }
             }
         }
         Operation::CreateClonedVolume { source_volid } => {
             if let (true, Some(Some(v))) = (pool_up, facts.volumes.get(source_volid)) {
                 let spec = image_of(v);
-                want(Need::RbdImage { image: spec.clone() }, facts.rbd_images.contains_key(&spec));
+                want.want(facts.rbd_images.contains_key(&spec), move || Need::RbdImage { image: spec });
             }
         }
         _ => {}
     }
-    needs
+    want.needs
 }
 
 /// Prelude of volumes from images: the image-volume rows of `cinder://`
 /// locations and the image's cache entries, when those paths can run.
 fn image_prelude(
-    want: &mut impl FnMut(Need, bool),
+    want: &mut Wants,
     image_id: &crate::model::ImageId,
     target: &crate::model::Volume,
     facts: &Facts,
@@ -318,12 +318,32 @@ fn image_prelude(
             if ids.is_empty() {
                 memo.set_cinder_ids_known(image_id);
             } else {
-                want(Need::Volumes { volume_ids: ids }, false);
+                want.want(false, || Need::Volumes { volume_ids: ids });
             }
         }
     }
     if config.backend.image_volume_cache_enabled && config.internal_tenant().is_some() {
-        want(Need::CacheEntriesOfImage { image_id: image_id.clone() }, facts.cache_by_image.contains_key(image_id));
+        want.want(facts.cache_by_image.contains_key(image_id), || Need::CacheEntriesOfImage {
+            image_id: image_id.clone(),
+        });
+    }
+}
+
+/// The needs the prelude lists: each once, built only when missing.
+#[derive(Default)]
+struct Wants {
+    needs: Vec<Need>,
+}
+
+impl Wants {
+    fn want(&mut self, known: bool, need: impl FnOnce() -> Need) {
+        if known {
+            return;
+        }
+        let need = need();
+        if !self.needs.contains(&need) {
+            self.needs.push(need);
+        }
     }
 }
 
