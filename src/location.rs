@@ -1405,7 +1405,15 @@ mod tests {
             serde_json::from_str(include_str!("../tests/data/location_cases.json")).expect("cases");
         let mut urls: Vec<String> = cases.iter().filter_map(|c| c["url"].as_str().map(str::to_owned)).collect();
         let fsid = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
-        for tail in ["", "x", "xxxxxxx", "xxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx"] {
+        // Short tails cross the 16-byte block edges; long ones make URLs
+        // of many blocks.
+        let tails: Vec<String> = ["", "x", "xxxxxxx", "xxxxxxxxxxxxxxx", "xxxxxxxxxxxxxxxx"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain([63, 64, 100, 200].map(|n| "x".repeat(n)))
+            .collect();
+        for tail in &tails {
+            let tail = tail.as_str();
             for shape in [
                 format!("rbd://{fsid}/images/img{tail}/snap"),
                 format!("rbd://{fsid}{tail}/images/img/snap"),
