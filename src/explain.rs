@@ -74,6 +74,19 @@ pub enum Subject {
         /// Position in [`Plan::locations`](crate::plan::Plan::locations) (0-based).
         index: usize,
     },
+    /// A run of consecutive locations (`first` to `last`, both included,
+    /// 0-based, at least two) that each got this same decision. The
+    /// planner writes one entry for such a run instead of one per
+    /// location: an image listing thousands of locations of other
+    /// clusters is then one line of the trace, and planning it does not
+    /// write (and later free) an entry per location. Every location still
+    /// has its decision: see [`Subject::location_range`].
+    Locations {
+        /// The first location of the run.
+        first: usize,
+        /// The last location of the run.
+        last: usize,
+    },
     /// The image's `direct_url` (legacy Glance API).
     DirectUrl {
         /// The URL.
@@ -98,10 +111,32 @@ pub enum Subject {
     Path,
 }
 
+impl Subject {
+    /// The locations this decision is about, as 0-based indices into
+    /// [`Plan::locations`](crate::plan::Plan::locations): one for
+    /// [`Subject::Location`], the run for [`Subject::Locations`], `None`
+    /// for any other subject.
+    ///
+    /// ```
+    /// use cinder_flow::explain::Subject;
+    /// assert_eq!(Subject::Location { index: 4 }.location_range(), Some(4..=4));
+    /// assert_eq!(Subject::Locations { first: 0, last: 9 }.location_range(), Some(0..=9));
+    /// assert_eq!(Subject::Path.location_range(), None);
+    /// ```
+    pub fn location_range(&self) -> Option<std::ops::RangeInclusive<usize>> {
+        match *self {
+            Self::Location { index } => Some(index..=index),
+            Self::Locations { first, last } => Some(first..=last),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Location { index } => write!(f, "location #{}", index + 1),
+            Self::Locations { first, last } => write!(f, "locations #{} to #{}", first + 1, last + 1),
             Self::DirectUrl { url } => write!(f, "direct_url ({url})"),
             Self::Volume { volume_id } => write!(f, "volume {volume_id}"),
             Self::Image { image_id } => write!(f, "image {image_id}"),

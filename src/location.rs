@@ -165,44 +165,26 @@ pub(crate) struct UrlScan {
     special: bool,
     /// A `%` somewhere.
     percent: bool,
-    /// How many `/` (counted up to 6).
-    slashes: u8,
-    /// The positions of the third, fourth and fifth `/` (the first two
-    /// are those of `rbd://` in the URLs where positions matter).
-    at: [u32; 3],
+    /// Two `/` next to each other somewhere but at bytes 4 and 5 (the
+    /// `//` of `rbd://`).
+    touching: bool,
+    /// How many `/`.
+    slashes: u32,
 }
 
 impl UrlScan {
-    /// Inlined into its caller's loop: returned through memory, the scan
-    /// would be written in pieces and read back whole, which stalls.
+    /// Inlined into its caller's loop, so that the scan stays in
+    /// registers (returned through memory, it would be written in pieces
+    /// and read back whole, which stalls).
     #[inline(always)]
     pub(crate) fn new(url: &str) -> Self {
         let b = url.as_bytes();
-        if b.len() > u32::MAX as usize {
-            // Positions would not fit: leave it all to the exact functions.
-            return UrlScan { special: true, percent: true, slashes: 0, at: [0; 3] };
-        }
-        // Plain locals (no array indexed by the count), so that they stay in
-        // registers: a struct assembled in memory byte by byte and read
-        // back whole stalls the store-to-load forwarding on every URL.
-        let (mut slashes, mut a, mut b2, mut c) = (0u8, 0u32, 0u32, 0u32);
-        let (percent, special) = bytes::slashes_percent_special(b, |offset, mut m| {
-            while m != 0 && slashes < 6 {
-                let at = (offset + m.trailing_zeros() as usize) as u32;
-                match slashes {
-                    2 => a = at,
-                    3 => b2 = at,
-                    4 => c = at,
-                    _ => {}
-                }
-                slashes += 1;
-                m &= m - 1;
-            }
-        });
-        UrlScan { special, percent, slashes, at: [a, b2, c] }
+        let (percent, special, slashes, touching) = bytes::scan(b);
+        UrlScan { special, percent, touching, slashes }
     }
 
     /// [`may_be_cinder`] of the scanned `url`.
+    #[inline(always)]
     pub(crate) fn may_be_cinder(&self, url: &str) -> bool {
         let b = url.as_bytes();
         if self.special || !b.first().is_some_and(|&c| c > b' ') {
@@ -212,19 +194,20 @@ impl UrlScan {
     }
 
     /// [`rbd_fsid_is`] of the scanned `url`.
+    #[inline(always)]
     pub(crate) fn rbd_fsid_is(&self, url: &str, fsid: &RbdFsid<'_>) -> Result<bool, RbdLocationError> {
-        if !url.starts_with("rbd://") {
+        let b = url.as_bytes();
+        if !b.starts_with(b"rbd://") {
             return Err(RbdLocationError::NotRbd);
         }
-        // `rbd://` holds the first two slashes; the usual location has
-        // three more, none first or last after the prefix, none touching,
-        // and no `%`.
-        let [a, b, c] = self.at.map(|p| p as usize);
-        let usual = self.slashes == 5 && a > 6 && b > a + 1 && c > b + 1 && c + 1 < url.len();
+        // The usual location: `rbd://` and three more slashes, none
+        // touching another (so none right after the prefix), none last,
+        // and no `%`. Its fsid is the text up to the first of the three.
+        let usual = self.slashes == 5 && !self.touching && b.last() != Some(&b'/');
         if !usual || self.percent || fsid.has_slash {
             return fsid.matches(url);
         }
-        let rest = &url.as_bytes()[6..];
+        let rest = &b[6..];
         let n = fsid.fsid.len();
         Ok(rest.get(n) == Some(&b'/') && rest.get(..n).is_some_and(|f| same_bytes(f, fsid.fsid.as_bytes())))
     }
@@ -361,23 +344,31 @@ mod bytes {
         }
     }
 
-    /// One pass over `b`: `on_slashes(offset, mask)` for the `/` of each
-    /// block (as [`super::for_each_block`] gives them, bytes given once),
-    /// and whether any byte is `%` and whether any is a
-    /// [`control_high_or_bracket`] byte. The two flags are gathered in
-    /// vector registers over the whole URL (a byte seen twice in the
-    /// overlapping last block changes nothing), so each block costs one
-    /// mask extraction instead of three.
+    /// One pass over `b`: whether any byte is `%`, whether any is a
+    /// [`control_high_or_bracket`] byte, how many are `/`, and whether two
+    /// `/` touch anywhere but at bytes 4 and 5. The two flags are gathered
+    /// in vector registers over the whole URL (a byte seen twice in the
+    /// overlapping last block changes nothing); the slashes are counted
+    /// and paired on each block's mask, with no per-slash work.
     #[inline(always)]
-    pub(super) fn slashes_percent_special(b: &[u8], mut on_slashes: impl FnMut(usize, u32)) -> (bool, bool) {
+    pub(super) fn scan(b: &[u8]) -> (bool, bool, u32, bool) {
+        // Bit `i` of a block's pair mask: bytes `i - 1` and `i` are both
+        // `/` (bit 0 pairs with the last byte of the block before).
+        // Byte 5 pairs with byte 4 in every `rbd://`: not a touch.
+        const PREFIX_PAIR: u32 = 1 << 5;
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::{
-                __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128,
-                _mm_set1_epi8, _mm_setzero_si128,
+                __m128i, _mm_adds_epu8, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si32,
+                _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_sad_epu8, _mm_set1_epi8, _mm_setzero_si128,
+                _mm_srli_si128,
             };
+            /// Lanes `tail..` of a load at `tail` are set: the bytes of the
+            /// last block not given before.
+            static NEW_LANES: [u8; 32] =
+                [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1];
             // SAFETY: SSE2 is part of the x86-64 baseline; every load reads
-            // exactly the 16 bytes of a `[u8; 16]`.
+            // exactly the 16 bytes of a `[u8; 16]` or of `NEW_LANES`.
             unsafe {
                 let (slash, pct, low, open, close) = (
                     _mm_set1_epi8(b'/' as i8),
@@ -388,7 +379,13 @@ mod bytes {
                 );
                 let mut percent = _mm_setzero_si128();
                 let mut special = _mm_setzero_si128();
-                let mut step = |block: &[u8; 16], offset: usize, valid: u32| {
+                // Slashes are counted per lane (saturating: a count that
+                // reaches 255 in a lane is far above what matters).
+                let mut counts = _mm_setzero_si128();
+                let (mut pairs, mut carry) = (0u32, 0u32);
+                // `ones`: 1 in the lanes of bytes not given before;
+                // `paired`: the pair bits that count.
+                let mut step = |block: &[u8; 16], ones: __m128i, paired: u32| {
                     let v: __m128i = _mm_loadu_si128(block.as_ptr().cast());
                     percent = _mm_or_si128(percent, _mm_cmpeq_epi8(v, pct));
                     special = _mm_or_si128(
@@ -398,43 +395,54 @@ mod bytes {
                             _mm_or_si128(_mm_cmpeq_epi8(v, open), _mm_cmpeq_epi8(v, close)),
                         ),
                     );
-                    let m = _mm_movemask_epi8(_mm_cmpeq_epi8(v, slash)) as u32 & valid;
-                    if m != 0 {
-                        on_slashes(offset, m);
-                    }
+                    let is_slash = _mm_cmpeq_epi8(v, slash);
+                    counts = _mm_adds_epu8(counts, _mm_and_si128(is_slash, ones));
+                    let m = _mm_movemask_epi8(is_slash) as u32;
+                    pairs |= m & ((m << 1) | carry) & paired;
+                    carry = m >> 15;
                 };
+                let all = _mm_set1_epi8(1);
                 let mut offset = 0;
                 while let Some(block) = b.get(offset..).and_then(<[u8]>::first_chunk::<16>) {
-                    step(block, offset, 0xFFFF);
+                    step(block, all, if offset == 0 { 0xFFFF & !PREFIX_PAIR } else { 0xFFFF });
                     offset += 16;
                 }
                 let tail = b.len() - offset;
                 if tail > 0 {
+                    // The last block overlaps the one before: the pairs
+                    // that count are inside it (its first byte was given
+                    // before, so bit 0, where the carry goes, never counts).
                     if let Some(block) = b.last_chunk::<16>() {
-                        step(block, b.len() - 16, (0xFFFF << (16 - tail)) & 0xFFFF);
+                        // `tail < 16`: the loop above leaves fewer than 16.
+                        let new = _mm_loadu_si128(NEW_LANES[tail..tail + 16].as_ptr().cast());
+                        step(block, new, (0xFFFF << (16 - tail)) & 0xFFFF);
                     } else {
                         // Padding with `a`, which no test matches.
                         let mut block = [b'a'; 16];
                         block[..tail].copy_from_slice(b);
-                        step(&block, 0, (1 << tail) - 1);
+                        step(&block, all, ((1 << tail) - 1) & !PREFIX_PAIR);
                     }
                 }
-                (_mm_movemask_epi8(percent) != 0, _mm_movemask_epi8(special) != 0)
+                // Two sums of eight lanes each, at most 8 * 255.
+                let sums = _mm_sad_epu8(counts, _mm_setzero_si128());
+                let count = (_mm_cvtsi128_si32(sums) + _mm_cvtsi128_si32(_mm_srli_si128::<8>(sums))) as u32;
+                (_mm_movemask_epi8(percent) != 0, _mm_movemask_epi8(special) != 0, count, pairs != 0)
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
             let (mut percent, mut special) = (false, false);
-            super::for_each_block(b, |offset, block, valid| {
-                percent |= eq(block, b'%') & valid != 0;
-                special |= control_high_or_bracket(block) & valid != 0;
-                let m = eq(block, b'/') & valid;
-                if m != 0 {
-                    on_slashes(offset, m);
+            let (mut count, mut touching, mut prev) = (0u32, false, None);
+            for (i, &c) in b.iter().enumerate() {
+                percent |= c == b'%';
+                special |= c < 0x20 || c >= 0x80 || c == b'[' || c == b']';
+                if c == b'/' {
+                    count += 1;
+                    touching |= prev == Some(i - 1) && i != 5;
+                    prev = Some(i);
                 }
-                true
-            });
-            (percent, special)
+            }
+            (percent, special, count, touching)
         }
     }
 
@@ -1446,6 +1454,34 @@ mod tests {
             }
             if let Ok(got) = rbd_fsid(url) {
                 assert_eq!(scan.rbd_fsid_is(url, &RbdFsid::new(&got)), Ok(true), "{url:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(2000),
+            ..Default::default()
+        })]
+
+        /// The one-pass scan gives the exact functions' answers on URLs
+        /// made of the bytes it looks for, at every length and alignment
+        /// (slashes touching across and inside 16-byte blocks, in the
+        /// overlapping last block, right after `rbd://`).
+        #[test]
+        fn url_scan_agrees_with_the_exact_functions_everywhere(
+            prefix in proptest::sample::select(vec!["rbd://", "rbd:/", "cinder://", "", " rbd://", "RBD://"]),
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec!["/", "//", "f", "fsid", "7d5ab9c0", "%2F", "%", "[", "]", "\t", "é", "abcdefghijklmnop", "x/y"]),
+                0..24,
+            ),
+        ) {
+            let url = format!("{prefix}{}", pieces.concat());
+            let scan = UrlScan::new(&url);
+            proptest::prop_assert_eq!(scan.may_be_cinder(&url), may_be_cinder(&url), "{:?}", url);
+            for f in ["fsid", "f", "7d5ab9c0", "f/x", "abcdefghijklmnop"] {
+                let exact = rbd_fsid(&url).map(|got| got == f);
+                proptest::prop_assert_eq!(scan.rbd_fsid_is(&url, &RbdFsid::new(f)), exact, "{:?} {:?}", url, f);
             }
         }
     }

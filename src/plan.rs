@@ -628,6 +628,21 @@ impl fmt::Display for Explained<'_> {
                 let url = self.plan.location_url(index).unwrap_or("no URL");
                 write!(f, "[{}] location #{} ({url}): {}", self.decision.stage, index + 1, self.decision.verdict)
             }
+            Subject::Locations { first, last } => {
+                let url = |i| self.plan.location_url(i).unwrap_or("no URL");
+                // Two are both shown; a longer run by its ends.
+                let between = if last == first + 1 { ", " } else { " ... " };
+                write!(
+                    f,
+                    "[{}] locations #{} to #{} ({}{between}{}): {}",
+                    self.decision.stage,
+                    first + 1,
+                    last + 1,
+                    url(first),
+                    url(last),
+                    self.decision.verdict
+                )
+            }
             _ => self.decision.fmt(f),
         }
     }
@@ -677,6 +692,33 @@ mod tests {
             plan.trace[0].to_string(),
             format!("[driver clone] location #1: rejected: {}", Reason::OtherCluster)
         );
+    }
+
+    #[test]
+    fn a_run_of_locations_is_shown_with_its_first_and_last_url() {
+        let plan = plan_with(
+            vec![
+                LocationEntry::url("rbd://a/p/i/s"),
+                LocationEntry::url("rbd://b/p/i/s"),
+                LocationEntry::url("rbd://c/p/i/s"),
+            ],
+            vec![Decision {
+                stage: Stage::DriverClone,
+                subject: Subject::Locations { first: 0, last: 2 },
+                verdict: Verdict::Rejected { because: Reason::OtherCluster },
+            }],
+        );
+        let line = plan.explained().next().expect("one line").to_string();
+        assert!(
+            line.starts_with(
+                "[driver clone] locations #1 to #3 (rbd://a/p/i/s ... rbd://c/p/i/s): rejected: in another"
+            ),
+            "{line}"
+        );
+        assert_eq!(plan.trace[0].subject.location_range(), Some(0..=2));
+        let json = serde_json::to_value(&plan.trace[0]).expect("serialise");
+        assert_eq!(json["subject"]["subject"], "locations");
+        assert_eq!(serde_json::from_value::<Decision>(json).expect("deserialise"), plan.trace[0]);
     }
 
     #[test]

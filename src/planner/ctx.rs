@@ -63,6 +63,9 @@ pub(crate) struct Checkpoint<'a> {
     db: DbView<'a>,
     steps: usize,
     trace: usize,
+    /// The subject of the last trace entry when it is a location or a run
+    /// of them: later decisions may extend it (see [`Ctx::decide`]).
+    trace_last: Option<Subject>,
     path: Option<CreatePath>,
     source: Option<Source>,
     fresh_used: usize,
@@ -128,6 +131,11 @@ impl<'a> Ctx<'a> {
             db: self.db.clone(),
             steps: self.steps.len(),
             trace: self.trace.len(),
+            trace_last: self
+                .trace
+                .last()
+                .filter(|d| matches!(d.subject, Subject::Location { .. } | Subject::Locations { .. }))
+                .map(|d| d.subject.clone()),
             path: self.path,
             source: self.source.clone(),
             fresh_used: self.fresh_used,
@@ -142,6 +150,9 @@ impl<'a> Ctx<'a> {
         self.db = cp.db;
         self.steps.truncate(cp.steps);
         self.trace.truncate(cp.trace);
+        if let (Some(subject), Some(last)) = (cp.trace_last, self.trace.last_mut()) {
+            last.subject = subject;
+        }
         self.path = cp.path;
         self.source = cp.source;
         self.fresh_used = cp.fresh_used;
@@ -168,24 +179,56 @@ impl<'a> Ctx<'a> {
 
     // ---------------------------------------------------------------- trace
 
+    /// Records a decision. A location's decision that repeats the one
+    /// just recorded for the location before it (same stage, same
+    /// verdict) extends that entry into a [`Subject::Locations`] run.
     #[inline]
     pub(crate) fn decide(&mut self, stage: Stage, subject: Subject, verdict: Verdict) {
-        if !self.dry {
-            self.trace.push(Decision { stage, subject, verdict });
+        if self.dry {
+            return;
         }
-    }
-
-    /// Makes room for `n` more trace entries (when tracing).
-    pub(crate) fn reserve_trace(&mut self, n: usize) {
-        if !self.dry {
-            self.trace.reserve(n);
+        if let (Subject::Location { index }, Some(last)) = (&subject, self.trace.last_mut()) {
+            let first = match last.subject {
+                Subject::Location { index: i } if i.checked_add(1) == Some(*index) => Some(i),
+                Subject::Locations { first, last: l } if l.checked_add(1) == Some(*index) => Some(first),
+                _ => None,
+            };
+            if let Some(first) = first.filter(|_| last.stage == stage && last.verdict == verdict) {
+                last.subject = Subject::Locations { first, last: *index };
+                return;
+            }
         }
+        self.trace.push(Decision { stage, subject, verdict });
     }
 
     /// Whether trace entries are being kept (callers can skip building
     /// expensive subjects and reasons when not).
     pub(crate) fn tracing(&self) -> bool {
         !self.dry
+    }
+
+    /// Extends the last trace entry, when it is a driver-clone style
+    /// rejection of stage `stage` ending at location `index - 1`, to cover
+    /// location `index` too; whether it did. The caller knows the two
+    /// locations were rejected for the same reason: this saves building,
+    /// comparing and dropping a decision per location of a long run.
+    #[inline]
+    pub(crate) fn extend_location_run(&mut self, stage: Stage, index: usize) -> bool {
+        if self.dry {
+            return true;
+        }
+        let Some(last) = self.trace.last_mut() else { return false };
+        if last.stage != stage || !matches!(last.verdict, Verdict::Rejected { .. }) {
+            return false;
+        }
+        match &mut last.subject {
+            Subject::Locations { last: l, .. } if l.checked_add(1) == Some(index) => *l = index,
+            Subject::Location { index: i } if i.checked_add(1) == Some(index) => {
+                last.subject = Subject::Locations { first: *i, last: index };
+            }
+            _ => return false,
+        }
+        true
     }
 
     #[inline]
@@ -491,5 +534,89 @@ impl<'a> Ctx<'a> {
         let (undo, undoable) = self.db.apply(&write)?;
         self.push_step(Action::Db { write }, undo.into_iter().map(|w| Action::Db { write: w }).collect(), undoable);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Timestamp;
+    use crate::plan::Operation;
+
+    fn request() -> Request {
+        Request {
+            operation: Operation::CreateFromImage { image_id: "img".into() },
+            volume_id: "vol".into(),
+            now: Timestamp::EPOCH,
+        }
+    }
+
+    fn other(ctx: &mut Ctx<'_>, index: usize) {
+        ctx.rejected(Stage::DriverClone, Subject::Location { index }, Reason::OtherCluster);
+    }
+
+    fn subjects(ctx: &Ctx<'_>) -> Vec<Subject> {
+        ctx.trace.iter().map(|d| d.subject.clone()).collect()
+    }
+
+    #[test]
+    fn consecutive_locations_with_one_decision_share_an_entry() {
+        let (req, facts, cfg, policy, memo) =
+            (request(), Facts::new(), Config::default(), Policy::faithful(), Memo::default());
+        let mut ctx = Ctx::new(&req, &facts, &cfg, &policy, &memo, false);
+        for i in 0..3 {
+            other(&mut ctx, i);
+        }
+        // Another reason, a gap, another stage: new entries.
+        ctx.rejected(Stage::DriverClone, Subject::Location { index: 3 }, Reason::NotRbd);
+        other(&mut ctx, 4);
+        other(&mut ctx, 6);
+        ctx.rejected(Stage::ImageVolumeClone, Subject::Location { index: 7 }, Reason::OtherCluster);
+        other(&mut ctx, 8);
+        other(&mut ctx, 9);
+        assert_eq!(
+            subjects(&ctx),
+            vec![
+                Subject::Locations { first: 0, last: 2 },
+                Subject::Location { index: 3 },
+                Subject::Location { index: 4 },
+                Subject::Location { index: 6 },
+                Subject::Location { index: 7 },
+                Subject::Locations { first: 8, last: 9 },
+            ]
+        );
+        // Each location is covered exactly once.
+        let covered: Vec<usize> = ctx.trace.iter().flat_map(|d| d.subject.location_range().unwrap()).collect();
+        assert_eq!(covered, vec![0, 1, 2, 3, 4, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn rollback_undoes_the_extension_of_a_run() {
+        let (req, facts, cfg, policy, memo) =
+            (request(), Facts::new(), Config::default(), Policy::faithful(), Memo::default());
+        let mut ctx = Ctx::new(&req, &facts, &cfg, &policy, &memo, false);
+        other(&mut ctx, 0);
+        let cp = ctx.checkpoint();
+        other(&mut ctx, 1);
+        other(&mut ctx, 2);
+        assert_eq!(subjects(&ctx), vec![Subject::Locations { first: 0, last: 2 }]);
+        ctx.rollback(cp);
+        assert_eq!(subjects(&ctx), vec![Subject::Location { index: 0 }]);
+
+        other(&mut ctx, 1);
+        let cp = ctx.checkpoint();
+        other(&mut ctx, 2);
+        ctx.rollback(cp);
+        assert_eq!(subjects(&ctx), vec![Subject::Locations { first: 0, last: 1 }]);
+    }
+
+    #[test]
+    fn a_dry_context_records_nothing() {
+        let (req, facts, cfg, policy, memo) =
+            (request(), Facts::new(), Config::default(), Policy::faithful(), Memo::default());
+        let mut ctx = Ctx::new(&req, &facts, &cfg, &policy, &memo, true);
+        other(&mut ctx, 0);
+        other(&mut ctx, 1);
+        assert!(ctx.trace.is_empty());
     }
 }

@@ -215,17 +215,28 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
     // Dry rounds only need the same-cluster locations; the others are
     // rejections for the trace.
     let order: Box<dyn Iterator<Item = usize>> = if ctx.tracing() {
-        ctx.reserve_trace(candidates.verdicts.len());
         Box::new(0..candidates.verdicts.len())
     } else {
         Box::new(candidates.same_cluster.iter().map(|(i, _)| *i))
     };
+    let direct = candidates.has_direct();
     for index in order {
+        let verdict = &candidates.verdicts[index];
+        // A location rejected for the reason its predecessor was joins the
+        // predecessor's trace entry (a run): images can list thousands of
+        // locations of other clusters.
+        if !direct
+            && index > 0
+            && same_rejection(&candidates.verdicts[index - 1], verdict)
+            && ctx.extend_location_run(Stage::DriverClone, index)
+        {
+            continue;
+        }
         let subject = || match candidates.url_of_direct() {
             Some(url) => Subject::DirectUrl { url },
             None => Subject::Location { index },
         };
-        let loc = match &candidates.verdicts[index] {
+        let loc = match verdict {
             DriverVerdict::NoUrl => {
                 ctx.rejected(Stage::DriverClone, subject(), Reason::NoLocation);
                 continue;
@@ -260,6 +271,18 @@ fn driver_clone_image(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         }
     }
     Ok(false)
+}
+
+/// Whether two driver verdicts are rejections made before any I/O for the
+/// same reason (same-cluster locations are decided on facts, never equal).
+fn same_rejection(a: &DriverVerdict, b: &DriverVerdict) -> bool {
+    match (a, b) {
+        (DriverVerdict::NoUrl, DriverVerdict::NoUrl) | (DriverVerdict::OtherCluster, DriverVerdict::OtherCluster) => {
+            true
+        }
+        (DriverVerdict::Unparseable(x), DriverVerdict::Unparseable(y)) => x == y,
+        _ => false,
+    }
 }
 
 /// Asks, in one batch, for the images behind same-cluster locations whose

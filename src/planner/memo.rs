@@ -52,6 +52,11 @@ impl DriverCandidates {
         Self { fsid: fsid.to_owned(), direct, verdicts, same_cluster }
     }
 
+    /// Whether the list is the direct URL alone.
+    pub(crate) fn has_direct(&self) -> bool {
+        self.direct.is_some()
+    }
+
     /// The direct URL, when the list is the direct URL alone.
     pub(crate) fn url_of_direct(&self) -> Option<Arc<str>> {
         self.direct.clone()
@@ -217,66 +222,26 @@ fn classify(direct_url: Option<&str>, locations: &[LocationEntry], fsid: Option<
     let mut verdicts = Vec::with_capacity(if ours.is_some() { locations.len().max(1) } else { 0 });
     let mut same_cluster = Vec::new();
     let mut urls = Vec::new();
-    let mut driver_verdict = |i: usize, url: Option<&str>, scan: Option<&UrlScan>, ours: &RbdFsid<'_>| {
-        let verdict = match url.filter(|u| !u.is_empty()) {
-            None => DriverVerdict::NoUrl,
-            Some(u) => {
-                let matches = match scan {
-                    Some(scan) => scan.rbd_fsid_is(u, ours),
-                    None => ours.matches(u),
-                };
-                match matches {
-                    Err(e) => DriverVerdict::Unparseable(e),
-                    Ok(false) => DriverVerdict::OtherCluster,
-                    Ok(true) => match RbdLocation::parse(u) {
-                        Ok(loc) => {
-                            same_cluster.push((i, loc));
-                            DriverVerdict::SameCluster(same_cluster.len() - 1)
-                        }
-                        Err(e) => DriverVerdict::Unparseable(e),
-                    },
-                }
-            }
-        };
-        verdicts.push(verdict);
-    };
-    let mut cinder_candidate = |index: Option<usize>, url: &str, shared: Option<&Arc<str>>, scan: Option<&UrlScan>| {
-        if url.is_empty() {
-            return;
-        }
-        let may = match scan {
-            Some(scan) => scan.may_be_cinder(url),
-            None => may_be_cinder(url),
-        };
-        if !may {
-            return;
-        }
-        match CinderLocation::parse(url) {
-            Err(CinderLocationError::NotCinder { .. }) => {}
-            parsed => {
-                let url = shared.cloned().unwrap_or_else(|| Arc::from(url));
-                urls.push(CinderCandidate { index, url, parsed });
-            }
-        }
-    };
     // The driver's list is the direct URL alone when there are no
     // locations; the image-volume set puts the direct URL first.
     if let (Some(ours), true) = (&ours, locations.is_empty()) {
-        driver_verdict(0, direct_url, None, ours);
+        verdicts.push(driver_verdict(0, direct_url, None, ours, &mut same_cluster));
     }
     if cinder {
-        if let Some(d) = direct_url {
-            cinder_candidate(None, d, None, None);
+        if let Some(d) = direct_url.filter(|d| may_be_cinder(d)) {
+            cinder_candidate(None, d, None, &mut urls);
         }
     }
     for (i, l) in locations.iter().enumerate() {
         let url = l.url.as_deref();
         let scan = url.map(UrlScan::new);
         if let Some(ours) = &ours {
-            driver_verdict(i, url, scan.as_ref(), ours);
+            verdicts.push(driver_verdict(i, url, scan.as_ref(), ours, &mut same_cluster));
         }
-        if let (true, Some(u)) = (cinder, url) {
-            cinder_candidate(Some(i), u, l.url.as_ref(), scan.as_ref());
+        if let (true, Some(u), Some(scan)) = (cinder, url, &scan) {
+            if scan.may_be_cinder(u) {
+                cinder_candidate(Some(i), u, l.url.as_ref(), &mut urls);
+            }
         }
     }
     let mut ids: Vec<VolumeId> =
@@ -284,4 +249,52 @@ fn classify(direct_url: Option<&str>, locations: &[LocationEntry], fsid: Option<
     ids.sort_unstable();
     ids.dedup();
     (verdicts, same_cluster, CinderCandidates { urls, ids })
+}
+
+/// `_is_cloneable`'s verdict on one URL before any I/O (`scan` is the
+/// URL's, when made); a same-cluster location is parsed whole and kept.
+#[inline(always)]
+fn driver_verdict(
+    i: usize,
+    url: Option<&str>,
+    scan: Option<&UrlScan>,
+    ours: &RbdFsid<'_>,
+    same_cluster: &mut Vec<(usize, RbdLocation)>,
+) -> DriverVerdict {
+    let Some(u) = url.filter(|u| !u.is_empty()) else { return DriverVerdict::NoUrl };
+    let matches = match scan {
+        Some(scan) => scan.rbd_fsid_is(u, ours),
+        None => ours.matches(u),
+    };
+    match matches {
+        Ok(false) => DriverVerdict::OtherCluster,
+        Err(e) => DriverVerdict::Unparseable(e),
+        Ok(true) => same_cluster_verdict(i, u, same_cluster),
+    }
+}
+
+/// A location of this cluster: parsed whole for the checks that need facts.
+#[cold]
+fn same_cluster_verdict(i: usize, url: &str, same_cluster: &mut Vec<(usize, RbdLocation)>) -> DriverVerdict {
+    match RbdLocation::parse(url) {
+        Ok(loc) => {
+            same_cluster.push((i, loc));
+            DriverVerdict::SameCluster(same_cluster.len() - 1)
+        }
+        Err(e) => DriverVerdict::Unparseable(e),
+    }
+}
+
+/// A URL that [`may_be_cinder`]: parsed as `_extract_cinder_ids` does and
+/// kept unless its scheme turns out not to be `cinder` (`shared` is the
+/// location's own copy of `url`, when it has one).
+#[cold]
+fn cinder_candidate(index: Option<usize>, url: &str, shared: Option<&Arc<str>>, urls: &mut Vec<CinderCandidate>) {
+    match CinderLocation::parse(url) {
+        Err(CinderLocationError::NotCinder { .. }) => {}
+        parsed => {
+            let url = shared.cloned().unwrap_or_else(|| Arc::from(url));
+            urls.push(CinderCandidate { index, url, parsed });
+        }
+    }
 }
