@@ -94,15 +94,32 @@ impl VolumeId {
     /// Upstream: `Volume.name` is `volume_name_template % name_id`, with the
     /// default template `volume-%s` (`cinder/objects/volume.py`).
     pub fn rbd_name(&self) -> String {
-        format!("volume-{}", self.0)
+        prefixed("volume-", &self.0, "")
+    }
+
+    /// The name of the snapshot that a clone of this volume's image is
+    /// made from: `volume-<id>.clone_snap` (`RBDDriver.create_cloned_volume`
+    /// names it after the new volume).
+    pub fn clone_snap_name(&self) -> String {
+        prefixed("volume-", &self.0, ".clone_snap")
     }
 }
 
 impl SnapshotId {
     /// The RBD snapshot name of a Cinder snapshot: `snapshot-<id>`.
     pub fn rbd_name(&self) -> String {
-        format!("snapshot-{}", self.0)
+        prefixed("snapshot-", &self.0, "")
     }
+}
+
+/// `head + id + tail` in one allocation of the right size: names are made
+/// on every plan, and `format!` costs several times as much.
+fn prefixed(head: &str, id: &str, tail: &str) -> String {
+    let mut s = String::with_capacity(head.len() + id.len() + tail.len());
+    s.push_str(head);
+    s.push_str(id);
+    s.push_str(tail);
+    s
 }
 
 #[cfg(test)]
@@ -113,6 +130,7 @@ mod tests {
     fn rbd_names_follow_cinder_templates() {
         assert_eq!(VolumeId::from("abc").rbd_name(), "volume-abc");
         assert_eq!(SnapshotId::from("s1").rbd_name(), "snapshot-s1");
+        assert_eq!(VolumeId::from("abc").clone_snap_name(), "volume-abc.clone_snap");
     }
 
     #[test]

@@ -171,6 +171,12 @@ impl Volume {
         self.name_id().rbd_name()
     }
 
+    /// `<rbd_name>.clone_snap`: the snapshot a clone of another volume into
+    /// this one is made from (see [`VolumeId::clone_snap_name`]).
+    pub fn clone_snap_name(&self) -> String {
+        self.name_id().clone_snap_name()
+    }
+
     /// Whether the volume is encrypted (`encryption_key_id is not None`).
     pub fn is_encrypted(&self) -> bool {
         self.encryption_key_id.is_some()

@@ -260,7 +260,7 @@ impl Ctx<'_> {
             Err(k) => return raise(ErrorClass::Rbd(k), format!("parent_info {spec}: {k}")),
         };
         let name = spec.name.strip_suffix(".deleted").unwrap_or(&spec.name);
-        if parent.snap == format!("{name}.clone_snap") {
+        if parent.snap.strip_suffix(".clone_snap") == Some(name) {
             Ok(Some((parent.pool, parent.image, parent.snap)))
         } else {
             Ok(None)
@@ -272,7 +272,7 @@ impl Ctx<'_> {
         let pool = self.rbd_pool();
         let src_spec = ImageSpec::new(pool.clone(), src.rbd_name());
         let dest = self.volume_spec(volume);
-        let clone_snap = src_spec.snap(format!("{}.clone_snap", volume.rbd_name()));
+        let clone_snap = src_spec.snap(volume.clone_snap_name());
         let max_depth = self.cfg.backend.rbd_max_clone_depth;
         let vsubject = Subject::Volume { volume_id: volume.id.clone() };
 
