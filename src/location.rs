@@ -438,7 +438,7 @@ mod bytes {
                 special |= c < 0x20 || c >= 0x80 || c == b'[' || c == b']';
                 if c == b'/' {
                     count += 1;
-                    touching |= prev == Some(i - 1) && i != 5;
+                    touching |= i != 5 && prev.is_some_and(|p: usize| p + 1 == i);
                     prev = Some(i);
                 }
             }

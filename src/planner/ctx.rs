@@ -131,11 +131,7 @@ impl<'a> Ctx<'a> {
             db: self.db.clone(),
             steps: self.steps.len(),
             trace: self.trace.len(),
-            trace_last: self
-                .trace
-                .last()
-                .filter(|d| matches!(d.subject, Subject::Location { .. } | Subject::Locations { .. }))
-                .map(|d| d.subject.clone()),
+            trace_last: self.trace.last().filter(|d| d.subject.location_range().is_some()).map(|d| d.subject.clone()),
             path: self.path,
             source: self.source.clone(),
             fresh_used: self.fresh_used,
@@ -188,13 +184,7 @@ impl<'a> Ctx<'a> {
             return;
         }
         if let (Subject::Location { index }, Some(last)) = (&subject, self.trace.last_mut()) {
-            let first = match last.subject {
-                Subject::Location { index: i } if i.checked_add(1) == Some(*index) => Some(i),
-                Subject::Locations { first, last: l } if l.checked_add(1) == Some(*index) => Some(first),
-                _ => None,
-            };
-            if let Some(first) = first.filter(|_| last.stage == stage && last.verdict == verdict) {
-                last.subject = Subject::Locations { first, last: *index };
+            if last.stage == stage && last.verdict == verdict && grow_run(&mut last.subject, *index) {
                 return;
             }
         }
@@ -218,17 +208,7 @@ impl<'a> Ctx<'a> {
             return true;
         }
         let Some(last) = self.trace.last_mut() else { return false };
-        if last.stage != stage || !matches!(last.verdict, Verdict::Rejected { .. }) {
-            return false;
-        }
-        match &mut last.subject {
-            Subject::Locations { last: l, .. } if l.checked_add(1) == Some(index) => *l = index,
-            Subject::Location { index: i } if i.checked_add(1) == Some(index) => {
-                last.subject = Subject::Locations { first: *i, last: index };
-            }
-            _ => return false,
-        }
-        true
+        last.stage == stage && matches!(last.verdict, Verdict::Rejected { .. }) && grow_run(&mut last.subject, index)
     }
 
     #[inline]
@@ -535,6 +515,22 @@ impl<'a> Ctx<'a> {
         self.push_step(Action::Db { write }, undo.into_iter().map(|w| Action::Db { write: w }).collect(), undoable);
         Ok(())
     }
+}
+
+/// Makes `subject`, a location or a run of them ending right before
+/// `index`, cover `index` too; whether it did. A run grows in place (no
+/// subject built or dropped per location).
+#[inline(always)]
+fn grow_run(subject: &mut Subject, index: usize) -> bool {
+    match subject {
+        Subject::Locations { last, .. } if last.checked_add(1) == Some(index) => *last = index,
+        Subject::Location { index: i } if i.checked_add(1) == Some(index) => {
+            let first = *i;
+            *subject = Subject::Locations { first, last: index };
+        }
+        _ => return false,
+    }
+    true
 }
 
 #[cfg(test)]
