@@ -151,7 +151,8 @@ async fn main() {
         timed(&driver, RbdOp::Flatten { image: vol.clone() }, None, &mut steps).await;
         timed(&driver, RbdOp::UpdateFeatures { image: vol.clone(), features: 4, enabled: true }, None, &mut steps)
             .await;
-        timed(&driver, RbdOp::Rename { image: vol.clone(), new_name: format!("renamed-{r}") }, None, &mut steps).await;
+        timed(&driver, RbdOp::Rename { image: vol.clone(), new_name: format!("renamed-{r}").into() }, None, &mut steps)
+            .await;
         timed(&driver, RbdOp::TrashMove { image: pool(&format!("renamed-{r}")), delay: 0 }, None, &mut steps).await;
         timed(&driver, RbdOp::TrashRemove { image: pool(&format!("renamed-{r}")) }, None, &mut steps).await;
         timed(&driver, RbdOp::Remove { image: dl }, None, &mut steps).await;

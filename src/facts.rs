@@ -23,7 +23,7 @@ use crate::error::BackendErrorKind;
 use crate::model::{
     CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
 };
-use crate::rbd::{ImageInfo, ImageSpec, Semantics, SnapSpec};
+use crate::rbd::{ImageInfo, ImageSpec, Name, Semantics, SnapSpec};
 
 /// Cluster-wide facts a driver reports (`rados.get_fsid()`, librados
 /// configuration).
@@ -135,7 +135,7 @@ pub enum Need {
     /// Whether a pool exists.
     Pool {
         /// The pool.
-        pool: String,
+        pool: Name,
     },
     /// An RBD image (with its snapshots' children), or its absence.
     RbdImage {
@@ -238,7 +238,7 @@ pub enum Fact {
     /// Pool existence.
     Pool {
         /// The pool.
-        pool: String,
+        pool: Name,
         /// Whether it exists.
         exists: bool,
     },
@@ -303,7 +303,7 @@ pub struct Facts {
     /// Cluster facts.
     pub cluster: Option<Result<ClusterInfo, BackendErrorKind>>,
     /// Pool existence.
-    pub pools: BTreeMap<String, bool>,
+    pub pools: BTreeMap<Name, bool>,
     /// RBD images (`None`: absent).
     pub rbd_images: BTreeMap<ImageSpec, Option<ImageInfo>>,
     /// Host facts.

@@ -24,24 +24,25 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
 use crate::model::Bytes;
+pub use crate::model::Name;
 
 /// An image: pool and name.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ImageSpec {
     /// RADOS pool.
-    pub pool: String,
+    pub pool: Name,
     /// Image name.
-    pub name: String,
+    pub name: Name,
 }
 
 impl ImageSpec {
     /// `pool/name`.
-    pub fn new(pool: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(pool: impl Into<Name>, name: impl Into<Name>) -> Self {
         Self { pool: pool.into(), name: name.into() }
     }
 
     /// The snapshot `snap` of this image.
-    pub fn snap(&self, snap: impl Into<String>) -> SnapSpec {
+    pub fn snap(&self, snap: impl Into<Name>) -> SnapSpec {
         SnapSpec { pool: self.pool.clone(), image: self.name.clone(), snap: snap.into() }
     }
 }
@@ -62,11 +63,11 @@ impl fmt::Debug for ImageSpec {
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SnapSpec {
     /// RADOS pool.
-    pub pool: String,
+    pub pool: Name,
     /// Image name.
-    pub image: String,
+    pub image: Name,
     /// Snapshot name.
-    pub snap: String,
+    pub snap: Name,
 }
 
 impl SnapSpec {
@@ -100,7 +101,7 @@ pub const FEATURE_STRIPINGV2: u64 = 2;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RbdSnapshot {
     /// Snapshot name.
-    pub name: String,
+    pub name: Name,
     /// Size of the image when the snapshot was taken.
     pub size: Bytes,
     /// Protected snapshots cannot be removed; clone v1 clones need one.
@@ -169,7 +170,7 @@ pub struct ImageInfo {
     /// The image.
     pub image: RbdImage,
     /// Children of each snapshot, by snapshot name, sorted by (pool, image).
-    pub children: BTreeMap<String, Vec<ImageSpec>>,
+    pub children: BTreeMap<Name, Vec<ImageSpec>>,
     /// Whether the image sits in the trash rather than the pool's namespace.
     #[serde(default)]
     pub in_trash: bool,
@@ -251,7 +252,7 @@ pub enum RbdOp {
         /// The image.
         image: ImageSpec,
         /// Its new name in the same pool.
-        new_name: String,
+        new_name: Name,
     },
     /// `RBD.trash_move(ioctx, name, delay)`.
     TrashMove {
@@ -340,7 +341,7 @@ pub enum ClusterFact {
     /// Whether a pool exists.
     Pool {
         /// The pool.
-        pool: String,
+        pool: Name,
     },
     /// An image (and its snapshots' children), or that it does not exist.
     Image {
@@ -368,15 +369,15 @@ type Res<T> = Result<T, ApplyError>;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Pool {
-    images: BTreeMap<String, RbdImage>,
-    trash: BTreeMap<String, RbdImage>,
+    images: BTreeMap<Name, RbdImage>,
+    trash: BTreeMap<Name, RbdImage>,
 }
 
 /// What a partial cluster knows beyond its images.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Knowledge {
     /// Pools known to exist or known to be absent.
-    pools: BTreeMap<String, bool>,
+    pools: BTreeMap<Name, bool>,
     /// Images known not to exist.
     absent: BTreeSet<ImageSpec>,
     /// Children of snapshots that are not themselves in the view.
@@ -422,7 +423,7 @@ pub struct Cluster {
     /// Whose error rules apply where FORMAT.md §9.1 and librbd differ.
     #[serde(default)]
     pub semantics: Semantics,
-    pools: BTreeMap<String, Pool>,
+    pools: BTreeMap<Name, Pool>,
     /// `None` for a complete cluster.
     partial: Option<Knowledge>,
 }
@@ -462,7 +463,7 @@ impl Cluster {
     }
 
     /// Adds an empty pool (complete clusters).
-    pub fn add_pool(&mut self, pool: impl Into<String>) {
+    pub fn add_pool(&mut self, pool: impl Into<Name>) {
         let pool = pool.into();
         if let Some(k) = &mut self.partial {
             k.pools.insert(pool.clone(), true);
@@ -489,9 +490,9 @@ impl Cluster {
     /// Partial view: record whether a pool exists.
     pub fn learn_pool(&mut self, pool: &str, exists: bool) {
         if exists {
-            self.add_pool(pool.to_owned());
+            self.add_pool(pool);
         } else if let Some(k) = &mut self.partial {
-            k.pools.insert(pool.to_owned(), false);
+            k.pools.insert(pool.into(), false);
             self.pools.remove(pool);
         }
     }
@@ -531,7 +532,7 @@ impl Cluster {
 
     /// Pools, sorted.
     pub fn pool_names(&self) -> impl Iterator<Item = &str> {
-        self.pools.keys().map(String::as_str)
+        self.pools.keys().map(Name::as_str)
     }
 
     /// Images of a pool (not the trash), sorted by name.
@@ -559,7 +560,7 @@ impl Cluster {
             return match k.pools.get(pool) {
                 Some(true) => Ok(()),
                 Some(false) => Err(BackendErrorKind::PoolNotFound.into()),
-                None => Err(ApplyError::Unknown(ClusterFact::Pool { pool: pool.to_owned() })),
+                None => Err(ApplyError::Unknown(ClusterFact::Pool { pool: pool.into() })),
             };
         }
         if self.pools.contains_key(pool) {
@@ -656,8 +657,8 @@ impl Cluster {
     /// `None`; sorted by (pool, image).
     pub fn list_children(&self, spec: &ImageSpec, snap: Option<&str>) -> Res<Vec<ImageSpec>> {
         let image = self.open(spec, snap)?;
-        let snaps: Vec<String> = match snap {
-            Some(s) => vec![s.to_owned()],
+        let snaps: Vec<Name> = match snap {
+            Some(s) => vec![s.into()],
             None => image.snaps.iter().map(|s| s.name.clone()).collect(),
         };
         let mut out = BTreeSet::new();

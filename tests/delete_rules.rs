@@ -119,7 +119,8 @@ fn clone_of_deleted_parent() -> Cluster {
     p.snaps = vec![snap(&format!("{NAME}.clone_snap"), true)];
     c.put_image(&ImageSpec::new("volumes", parent), p);
     let mut v = RbdImage::new(Bytes(GIB));
-    v.parent = Some(SnapSpec { pool: "volumes".into(), image: parent.into(), snap: format!("{NAME}.clone_snap") });
+    v.parent =
+        Some(SnapSpec { pool: "volumes".into(), image: parent.into(), snap: format!("{NAME}.clone_snap").into() });
     c.put_image(&ImageSpec::new("volumes", NAME), v);
     c
 }
@@ -198,7 +199,7 @@ fn build(s: &Shape) -> World {
         img.snaps.push(snap(&format!("snapshot-{i}"), true));
     }
     img.watchers = s.watchers;
-    let snaps: Vec<String> = img.snaps.iter().filter(|x| x.protected).map(|x| x.name.clone()).collect();
+    let snaps: Vec<String> = img.snaps.iter().filter(|x| x.protected).map(|x| x.name.to_string()).collect();
     c.put_image(&vol, img);
     // Children of the protected snapshots.
     for i in 0..s.children {

@@ -48,7 +48,7 @@ use cinder_flow::model::{
 use cinder_flow::plan::{CreatePath, Expect, Operation, Plan, Source};
 use cinder_flow::planner::{Policy, Request};
 use cinder_flow::ports::{BackendResult, DownloadedImage, Driver};
-use cinder_flow::rbd::{Cluster, ImageInfo, ImageSpec, RbdImage, RbdOp, RbdSnapshot};
+use cinder_flow::rbd::{Cluster, ImageInfo, ImageSpec, Name, RbdImage, RbdOp, RbdSnapshot};
 use cinder_flow::shell::{self, Backends, ExecOptions};
 
 const FSID: &str = "7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5";
@@ -590,7 +590,7 @@ fn check_invariants(w: &World, plan: &Plan, before: &Cluster, after: &Cluster) -
     // a child, or the Cinder snapshot row it belongs to.
     // A rename (delete of a volume with clones) keeps its snapshots: follow
     // it back so that a snapshot protected before counts as such.
-    let mut renames: Vec<(String, String, String)> = Vec::new();
+    let mut renames: Vec<(Name, Name, Name)> = Vec::new();
     for (op, expect) in plan.rbd_ops() {
         if let (RbdOp::Rename { image, new_name }, Expect::Ok) = (op, expect) {
             renames.push((image.pool.clone(), image.name.clone(), new_name.clone()));
@@ -600,7 +600,7 @@ fn check_invariants(w: &World, plan: &Plan, before: &Cluster, after: &Cluster) -
         let mut name = image.to_owned();
         for (p, from, to) in renames.iter().rev() {
             if p == pool && *to == name {
-                name = from.clone();
+                name = from.to_string();
             }
         }
         name

@@ -198,9 +198,10 @@ fn chain_world(depth: usize, max_depth: i64, use_quota: bool, clone_v2: bool) ->
         if i > 0 {
             let parent = format!("volume-{}", names[i - 1]);
             let snap = format!("volume-{id}.clone_snap");
-            img.parent = Some(SnapSpec { pool: "volumes".into(), image: parent.clone(), snap: snap.clone() });
+            img.parent =
+                Some(SnapSpec { pool: "volumes".into(), image: parent.as_str().into(), snap: snap.as_str().into() });
             images.get_mut(&parent).unwrap().snaps.push(RbdSnapshot {
-                name: snap,
+                name: snap.into(),
                 size: Bytes(GIB),
                 protected: true,
                 parent: None,

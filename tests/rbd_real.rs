@@ -537,7 +537,7 @@ fn sixteen_concurrent_clones_from_one_image_volume() {
             let child = ImageSpec::new("volumes", format!("volume-{id}"));
             let c = driver.image_info(&child).await.expect("stat").expect("clone exists");
             assert_eq!(c.image.parent, Some(src.snap(snap.clone())));
-            assert_eq!(info.children.get(&snap), Some(&vec![child]));
+            assert_eq!(info.children.get(snap.as_str()), Some(&vec![child]));
         }
         let calls = mapped.journal();
         assert!(calls.iter().all(|(_, r)| r.is_ok()), "every call succeeded: {calls:?}");

@@ -119,7 +119,7 @@ fn image(name: &str, spec: &ImageSpec) -> Result<Image, VectorError> {
 }
 
 fn parent(p: &ParentSpec) -> SnapSpec {
-    SnapSpec { pool: p.pool.clone(), image: p.image.clone(), snap: p.snap.clone() }
+    SnapSpec { pool: p.pool.as_str().into(), image: p.image.as_str().into(), snap: p.snap.as_str().into() }
 }
 
 /// Builds the world of a vector.
@@ -145,7 +145,7 @@ pub fn build_world(v: &Vector) -> Result<World, VectorError> {
                 .snaps
                 .iter()
                 .map(|s| RbdSnapshot {
-                    name: s.name.clone(),
+                    name: s.name.as_str().into(),
                     size: Bytes(s.size.unwrap_or(spec.size)),
                     protected: s.protected,
                     parent: match &s.parent {

@@ -17,7 +17,7 @@ use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Capabilities, ClusterInfo, HostInfo};
 use crate::model::Bytes;
 use crate::ports::{BackendResult, DownloadedImage, Driver};
-use crate::rbd::{ImageInfo, ImageSpec, RbdImage, RbdOp, RbdSnapshot, Semantics, SnapSpec, FEATURE_LAYERING};
+use crate::rbd::{ImageInfo, ImageSpec, Name, RbdImage, RbdOp, RbdSnapshot, Semantics, SnapSpec, FEATURE_LAYERING};
 
 use super::blocking::blocking;
 use super::ffi::{free_bytes, IoCtx, LinkedImage, ParentInfo, Rados, RbdError, SnapNamespace};
@@ -334,8 +334,8 @@ impl Inner {
         let mut children = BTreeMap::new();
         for s in img.snaps().map_err(e)? {
             let (name, hidden, protected) = match &s.namespace {
-                SnapNamespace::User => (s.name.clone(), false, img.snap_is_protected(&s.name).map_err(e)?),
-                SnapNamespace::Trash { original_name } => (original_name.clone(), true, false),
+                SnapNamespace::User => (Name::from(s.name.as_str()), false, img.snap_is_protected(&s.name).map_err(e)?),
+                SnapNamespace::Trash { original_name } => (Name::from(original_name.as_str()), true, false),
                 SnapNamespace::Other => continue,
             };
             img.set_snap_id(s.id).map_err(e)?;

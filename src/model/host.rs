@@ -17,6 +17,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::Name;
+
 /// A Cinder host string such as `hostA@ceph#rbd-pool`.
 ///
 /// Any string is accepted, as Cinder's database accepts any string; the part
@@ -24,12 +26,12 @@ use serde::{Deserialize, Serialize};
 /// behaviour on unusual strings (a second `#` means "no pool").
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Host(String);
+pub struct Host(Name);
 
 impl Host {
     /// Wraps a host string.
     pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
+        Self(Name::from(s.into()))
     }
 
     /// The whole string.
@@ -73,19 +75,19 @@ impl fmt::Display for Host {
 
 impl fmt::Debug for Host {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Host({:?})", self.0)
+        write!(f, "Host({:?})", self.0.as_str())
     }
 }
 
 impl From<&str> for Host {
     fn from(s: &str) -> Self {
-        Self(s.to_owned())
+        Self(Name::from(s))
     }
 }
 
 impl From<String> for Host {
     fn from(s: String) -> Self {
-        Self(s)
+        Self(Name::from(s))
     }
 }
 

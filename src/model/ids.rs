@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::Name;
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -109,33 +111,23 @@ impl VolumeId {
     ///
     /// Upstream: `Volume.name` is `volume_name_template % name_id`, with the
     /// default template `volume-%s` (`cinder/objects/volume.py`).
-    pub fn rbd_name(&self) -> String {
-        prefixed("volume-", &self.0, "")
+    pub fn rbd_name(&self) -> Name {
+        Name::concat(&["volume-", &self.0])
     }
 
     /// The name of the snapshot that a clone of this volume's image is
     /// made from: `volume-<id>.clone_snap` (`RBDDriver.create_cloned_volume`
     /// names it after the new volume).
-    pub fn clone_snap_name(&self) -> String {
-        prefixed("volume-", &self.0, ".clone_snap")
+    pub fn clone_snap_name(&self) -> Name {
+        Name::concat(&["volume-", &self.0, ".clone_snap"])
     }
 }
 
 impl SnapshotId {
     /// The RBD snapshot name of a Cinder snapshot: `snapshot-<id>`.
-    pub fn rbd_name(&self) -> String {
-        prefixed("snapshot-", &self.0, "")
+    pub fn rbd_name(&self) -> Name {
+        Name::concat(&["snapshot-", &self.0])
     }
-}
-
-/// `head + id + tail` in one allocation of the right size: names are made
-/// on every plan, and `format!` costs several times as much.
-fn prefixed(head: &str, id: &str, tail: &str) -> String {
-    let mut s = String::with_capacity(head.len() + id.len() + tail.len());
-    s.push_str(head);
-    s.push_str(id);
-    s.push_str(tail);
-    s
 }
 
 #[cfg(test)]

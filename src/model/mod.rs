@@ -6,6 +6,7 @@
 mod host;
 mod ids;
 mod image;
+mod name;
 mod size;
 mod timestamp;
 mod volume;
@@ -13,6 +14,7 @@ mod volume;
 pub use host::{Host, HostFilter, MatchLevel};
 pub use ids::{ImageId, ProjectId, SnapshotId, UserId, VolumeId};
 pub use image::{Image, ImageLocation, LocationApi, LocationEntry};
+pub use name::Name;
 pub use size::{Bytes, GiB, GIB, MIB};
 pub use timestamp::{Timestamp, TimestampError};
 pub use volume::{CacheEntry, Encryption, Service, Snapshot, Volume, VolumeStatus, VolumeType, DEFAULT_VOLUME_TYPE};

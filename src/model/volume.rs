@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::{GiB, Host, ImageId, ProjectId, SnapshotId, Timestamp, UserId, VolumeId};
+use super::{GiB, Host, ImageId, Name, ProjectId, SnapshotId, Timestamp, UserId, VolumeId};
 
 /// A volume's `status` column. Cinder has many statuses; the ones the create
 /// and delete flows set or check are named, anything else is kept verbatim.
@@ -167,13 +167,13 @@ impl Volume {
     }
 
     /// The RBD image name: `volume-<name_id or id>`.
-    pub fn rbd_name(&self) -> String {
+    pub fn rbd_name(&self) -> Name {
         self.name_id().rbd_name()
     }
 
     /// `<rbd_name>.clone_snap`: the snapshot a clone of another volume into
     /// this one is made from (see [`VolumeId::clone_snap_name`]).
-    pub fn clone_snap_name(&self) -> String {
+    pub fn clone_snap_name(&self) -> Name {
         self.name_id().clone_snap_name()
     }
 
@@ -219,7 +219,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// The RBD snapshot name: `snapshot-<id>`.
-    pub fn rbd_name(&self) -> String {
+    pub fn rbd_name(&self) -> Name {
         self.id.rbd_name()
     }
 }

@@ -10,7 +10,7 @@ use crate::explain::{Decision, Reason, Stage, Subject, Verdict};
 use crate::facts::{Capabilities, ClusterInfo, Facts, HostInfo, Need};
 use crate::model::{Image, ImageId, LocationEntry, VolumeId, VolumeType};
 use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan, Source, Step};
-use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, RbdImage, RbdOp, SnapSpec};
+use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, Name, RbdImage, RbdOp, SnapSpec};
 
 use super::db::DbView;
 use super::memo::Memo;
@@ -93,6 +93,8 @@ pub(crate) struct Ctx<'a> {
     fresh_used: usize,
     created_images: BTreeSet<ImageSpec>,
     created_snaps: BTreeSet<SnapSpec>,
+    /// `rbd_pool`, shared into every spec the run builds.
+    pub(super) rbd_pool: Name,
 }
 
 impl<'a> Ctx<'a> {
@@ -112,6 +114,7 @@ impl<'a> Ctx<'a> {
             cfg,
             policy,
             cluster: None,
+            rbd_pool: Name::from(cfg.backend.rbd_pool.as_str()),
             db: DbView::new(facts),
             steps: Vec::new(),
             trace: Vec::new(),

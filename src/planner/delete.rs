@@ -4,7 +4,7 @@ use crate::error::BackendErrorKind;
 use crate::explain::{Reason, Stage, Subject};
 use crate::model::Volume;
 use crate::plan::ErrorClass;
-use crate::rbd::{ImageSpec, RbdOp};
+use crate::rbd::{ImageSpec, Name, RbdOp};
 
 use super::ctx::{raise, Ctx, Exc, Flow};
 use super::rbd_driver::backup_snapshot_match;
@@ -72,8 +72,10 @@ impl Ctx<'_> {
                     text: format!("it has a clone snapshot ({cs}), so it is renamed to {}.deleted and kept", spec.name),
                 },
             );
-            return self
-                .rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
+            return self.rbd_or_raise(RbdOp::Rename {
+                image: spec.clone(),
+                new_name: format!("{}.deleted", spec.name).into(),
+            });
         }
 
         // RBD-36: fast path.
@@ -168,8 +170,8 @@ impl Ctx<'_> {
     /// With `trash_option` (Cinder 29) `enable_deferred_deletion` moves
     /// removed parents to the trash; Liberty always removes them.
     fn delete_clone_parent_refs(&mut self, parent_name: &str, parent_snap: &str, trash_option: bool) -> Flow<()> {
-        let mut parent_name = parent_name.to_owned();
-        let mut parent_snap = parent_snap.to_owned();
+        let mut parent_name = Name::from(parent_name);
+        let mut parent_snap = Name::from(parent_snap);
         let pool = self.rbd_pool();
         loop {
             let spec = ImageSpec::new(pool.clone(), parent_name.clone());
@@ -251,8 +253,10 @@ impl Ctx<'_> {
         };
         let parent = self.clone_info(&spec, clone_snap.as_deref())?;
         if clone_snap.is_some() {
-            return self
-                .rbd_or_raise(RbdOp::Rename { image: spec.clone(), new_name: format!("{}.deleted", spec.name) });
+            return self.rbd_or_raise(RbdOp::Rename {
+                image: spec.clone(),
+                new_name: format!("{}.deleted", spec.name).into(),
+            });
         }
         // @utils.retry(rbd.ImageBusy, retries=3)
         for attempt in 1..=3 {

@@ -293,7 +293,7 @@ fn probe_same_cluster(ctx: &mut Ctx<'_>, candidates: &DriverCandidates) -> Flow<
     let mut pending = Vec::new();
     for (_, loc) in &candidates.same_cluster {
         if pending.is_empty() {
-            if facts.pools.get(&loc.pool) == Some(&false) {
+            if facts.pools.get(loc.pool.as_str()) == Some(&false) {
                 return Ok(()); // the flow raises there
             }
             let spec = ImageSpec::new(loc.pool.clone(), loc.image.clone());

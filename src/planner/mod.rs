@@ -215,7 +215,7 @@ fn prelude(request: &Request, facts: &Facts, config: &Config, memo: &Memo) -> Ve
     want.want(facts.cluster.is_some(), || Need::Cluster);
     let cluster_up = matches!(facts.cluster, Some(Ok(_)));
     if cluster_up && !pool.is_empty() {
-        want.want(facts.pools.contains_key(pool), || Need::Pool { pool: pool.to_owned() });
+        want.want(facts.pools.contains_key(pool), || Need::Pool { pool: pool.into() });
     }
     if is_create {
         want.want(facts.capabilities.is_some(), || Need::Capabilities);

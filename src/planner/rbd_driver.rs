@@ -7,7 +7,7 @@ use crate::explain::{Reason, Stage, Subject};
 use crate::location::RbdLocation;
 use crate::model::{Bytes, GiB, Image, Snapshot, Volume, VolumeType, MIB};
 use crate::plan::ErrorClass;
-use crate::rbd::{ImageSpec, RbdOp};
+use crate::rbd::{ImageSpec, Name, RbdOp};
 
 use super::ctx::{raise, Ctx, Exc, Flow, Raised};
 
@@ -30,8 +30,8 @@ pub(crate) fn order_of(bytes: u64) -> u8 {
 
 impl Ctx<'_> {
     /// `rbd_pool`
-    pub(crate) fn rbd_pool(&self) -> String {
-        self.cfg.backend.rbd_pool.clone()
+    pub(crate) fn rbd_pool(&self) -> Name {
+        self.rbd_pool.clone()
     }
 
     /// `rbd_store_chunk_size` in bytes.
@@ -226,7 +226,7 @@ impl Ctx<'_> {
     pub(crate) fn clone_depth(&mut self, name: &str) -> Flow<u32> {
         let pool = self.rbd_pool();
         let mut depth = 0u32;
-        let mut current = name.to_owned();
+        let mut current = Name::from(name);
         loop {
             let spec = ImageSpec::new(pool.clone(), current.clone());
             if let Err(k) = self.open(&spec, None)? {
@@ -249,11 +249,7 @@ impl Ctx<'_> {
 
     /// `RBDDriver._get_clone_info` (RBD-15): the parent, if the image is a
     /// Cinder clone (its parent snapshot is `<name>.clone_snap`).
-    pub(crate) fn clone_info(
-        &mut self,
-        spec: &ImageSpec,
-        snap: Option<&str>,
-    ) -> Flow<Option<(String, String, String)>> {
+    pub(crate) fn clone_info(&mut self, spec: &ImageSpec, snap: Option<&str>) -> Flow<Option<(Name, Name, Name)>> {
         let parent = match self.parent_info(spec, snap)? {
             Ok(p) => p,
             Err(BackendErrorKind::NotFound) => return Ok(None),

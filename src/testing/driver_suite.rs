@@ -189,7 +189,7 @@ pub async fn rename_keeps_clones(d: &dyn Driver, pool: &str, prefix: &str) -> Ch
     ok(d, RbdOp::Clone { parent: s, child: c.clone(), order: 22, features: FEATURE_LAYERING }).await?;
     fails(d, RbdOp::Rename { image: p.clone(), new_name: other.name.clone() }, BackendErrorKind::AlreadyExists).await?;
     let new_name = format!("{}.deleted", p.name);
-    ok(d, RbdOp::Rename { image: p.clone(), new_name: new_name.clone() }).await?;
+    ok(d, RbdOp::Rename { image: p.clone(), new_name: new_name.clone().into() }).await?;
     fails(d, RbdOp::Rename { image: p, new_name: "x".into() }, BackendErrorKind::NotFound).await?;
     let info = d.image_info(&c).await.map_err(|e| e.to_string())?.ok_or("clone not found")?;
     match info.image.parent {

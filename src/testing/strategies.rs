@@ -331,10 +331,14 @@ impl Situation {
                     let mut img = RbdImage::new(Bytes(GIB));
                     if let Some(p) = &prev {
                         let snap = format!("{name}.clone_snap");
-                        img.parent = Some(SnapSpec { pool: "volumes".into(), image: p.clone(), snap: snap.clone() });
+                        img.parent = Some(SnapSpec {
+                            pool: "volumes".into(),
+                            image: p.as_str().into(),
+                            snap: snap.as_str().into(),
+                        });
                         if let Some((_, parent)) = rbd.iter_mut().find(|(s, _)| &s.name == p) {
                             parent.snaps.push(RbdSnapshot {
-                                name: snap,
+                                name: snap.into(),
                                 size: Bytes(GIB),
                                 protected: true,
                                 parent: None,

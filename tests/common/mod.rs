@@ -22,7 +22,7 @@ pub fn depth_of(c: &Cluster, name: &str) -> usize {
             break;
         }
         depth += 1;
-        current = p.image;
+        current = p.image.to_string();
     }
     depth
 }
@@ -34,7 +34,7 @@ pub fn protected_snaps(c: &Cluster) -> BTreeSet<(String, String, String)> {
     for pool in c.pool_names() {
         for (name, img) in c.images(pool).chain(c.trash(pool)) {
             for s in img.visible_snaps().filter(|s| s.protected) {
-                out.insert((pool.to_owned(), name.to_owned(), s.name.clone()));
+                out.insert((pool.to_owned(), name.to_owned(), s.name.to_string()));
             }
         }
     }

@@ -105,7 +105,7 @@ impl Mapped {
     }
 
     fn snap(&self, s: &SnapSpec) -> SnapSpec {
-        SnapSpec { pool: self.pool(&s.pool), image: s.image.clone(), snap: s.snap.clone() }
+        SnapSpec { pool: self.pool(&s.pool).into(), image: s.image.clone(), snap: s.snap.clone() }
     }
 
     fn map_op(&self, op: &RbdOp) -> RbdOp {
@@ -247,9 +247,9 @@ pub fn unmaterialisable(v: &Vector) -> Option<(String, String)> {
 /// the head): real images have one parent, then none after a flatten.
 fn lineage(c: &ClusterSpec, pool: &str, name: &str, i: &RbdImageSpec) -> Result<Option<SnapSpec>, String> {
     let to_spec = |p: &cinder_flow::conformance::vector::ParentSpec| SnapSpec {
-        pool: p.pool.clone(),
-        image: p.image.clone(),
-        snap: p.snap.clone(),
+        pool: p.pool.as_str().into(),
+        image: p.image.as_str().into(),
+        snap: p.snap.as_str().into(),
     };
     let head = i.parent.as_ref().map(to_spec);
     let mut seq: Vec<Option<SnapSpec>> = i
@@ -271,7 +271,7 @@ fn lineage(c: &ClusterSpec, pool: &str, name: &str, i: &RbdImageSpec) -> Result<
         }
     }
     if let Some(p) = &first {
-        let parent = c.pools.get(&p.pool).and_then(|imgs| imgs.get(&p.image));
+        let parent = c.pools.get(p.pool.as_str()).and_then(|imgs| imgs.get(p.image.as_str()));
         let Some(parent) = parent else {
             return Err(format!("{pool}/{name}: parent image {}/{} is absent", p.pool, p.image));
         };
@@ -416,7 +416,7 @@ pub async fn materialise(driver: &RbdDriver, holder: &RbdDriver, v: &Vector) -> 
             let i = &c.pools[&pool][&name];
             let parent = lineage(c, &pool, &name, i).map_err(|m| BackendError::new(BackendErrorKind::Other, m))?;
             if let Some(p) = &parent {
-                if !done.contains(&(p.pool.clone(), p.image.clone())) {
+                if !done.contains(&(p.pool.to_string(), p.image.to_string())) {
                     rest.push((pool, name));
                     continue;
                 }
@@ -452,7 +452,7 @@ async fn build_image(
     let order = order_of(i.stripe_unit);
     let mut size = match &parent {
         Some(p) => {
-            let pi = &c.pools[&p.pool][&p.image];
+            let pi = &c.pools[p.pool.as_str()][p.image.as_str()];
             let s = pi.snaps.iter().find(|s| s.name == p.snap).expect("checked");
             driver
                 .apply(&RbdOp::Clone { parent: p.clone(), child: spec.clone(), order, features: i.features }, None)
