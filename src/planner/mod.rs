@@ -32,6 +32,7 @@ mod memo;
 mod rbd_driver;
 mod snapshot;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -376,11 +377,15 @@ fn unknown_volumes(ids: &[crate::model::VolumeId], facts: &Facts) -> Vec<crate::
 /// when the dry run needs nothing more, makes the plan, so that only the
 /// last round builds the plan and its (large) trace; otherwise it makes the
 /// plan directly, which the last round needs anyway.
+///
+/// A planner owns its request, configuration and policy ([`Planner::new`],
+/// a `Planner<'static>`) or borrows them ([`Planner::borrowing`]: no copy
+/// per decision, which is what [`crate::shell::plan`] uses).
 #[derive(Debug)]
-pub struct Planner {
-    request: Request,
-    config: Config,
-    policy: Policy,
+pub struct Planner<'c> {
+    request: Cow<'c, Request>,
+    config: Cow<'c, Config>,
+    policy: Cow<'c, Policy>,
     facts: Facts,
     memo: Memo,
     /// The last round ran dry and asked for facts (see [`Planner::plan`]).
@@ -388,9 +393,42 @@ pub struct Planner {
     full_next: AtomicBool,
 }
 
-impl Planner {
+impl Planner<'static> {
     /// A planner for `request`; checks the configuration once.
     pub fn new(request: Request, config: Config, policy: Policy) -> Result<Self, PlanError> {
+        Planner::with(Cow::Owned(request), Cow::Owned(config), Cow::Owned(policy))
+    }
+}
+
+impl<'c> Planner<'c> {
+    /// A planner for `request` that borrows what it is given; checks the
+    /// configuration once. It plans exactly as an owning one does.
+    ///
+    /// ```
+    /// use cinder_flow::config::Config;
+    /// use cinder_flow::model::{Timestamp, VolumeId};
+    /// use cinder_flow::plan::Operation;
+    /// use cinder_flow::planner::{PlanError, Planner, Policy, Request};
+    ///
+    /// let request = Request {
+    ///     operation: Operation::CreateVolume,
+    ///     volume_id: VolumeId::from("11111111-1111-4111-8111-111111111111"),
+    ///     now: Timestamp::EPOCH,
+    /// };
+    /// let (mut config, policy) = (Config::default(), Policy::faithful());
+    /// let borrowed = Planner::borrowing(&request, &config, &policy).unwrap();
+    /// let owned = Planner::new(request.clone(), config.clone(), policy.clone()).unwrap();
+    /// assert_eq!(borrowed.plan().unwrap(), owned.plan().unwrap());
+    ///
+    /// config.backend.rbd_store_chunk_size = 0; // set directly, unchecked
+    /// let refused = Planner::borrowing(&request, &config, &policy).unwrap_err();
+    /// assert!(matches!(refused, PlanError::Config(_)));
+    /// ```
+    pub fn borrowing(request: &'c Request, config: &'c Config, policy: &'c Policy) -> Result<Self, PlanError> {
+        Planner::with(Cow::Borrowed(request), Cow::Borrowed(config), Cow::Borrowed(policy))
+    }
+
+    fn with(request: Cow<'c, Request>, config: Cow<'c, Config>, policy: Cow<'c, Policy>) -> Result<Self, PlanError> {
         config.validate()?;
         Ok(Self {
             request,

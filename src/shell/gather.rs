@@ -69,7 +69,7 @@ pub async fn plan_from(
     policy: &Policy,
     facts: Facts,
 ) -> Result<(Plan, Facts), GatherError> {
-    let mut planner = Planner::new(request.clone(), config.clone(), policy.clone())?.with_facts(facts);
+    let mut planner = Planner::borrowing(request, config, policy)?.with_facts(facts);
     let mut last: Vec<Need> = Vec::new();
     for round in 0..MAX_ROUNDS {
         match planner.plan()? {
