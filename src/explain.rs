@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
-use crate::model::{Bytes, GiB, ImageId, ProjectId, SnapshotId, VolumeId};
+use crate::model::{Bytes, GiB, ImageId, Name, ProjectId, SnapshotId, VolumeId};
 use crate::plan::ErrorClass;
 
 /// Which part of the flow a decision belongs to (upstream function names in
@@ -307,9 +307,9 @@ pub struct Formats {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostMismatch {
     /// The candidate's host (or cluster).
-    pub candidate: Option<String>,
+    pub candidate: Option<Name>,
     /// The filter value (the new volume's host or cluster).
-    pub wanted: String,
+    pub wanted: Name,
 }
 
 /// Who owns what when an image volume may not be used

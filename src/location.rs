@@ -632,10 +632,10 @@ impl CinderLocation {
             return Err(CinderLocationError::NotCinder { scheme: String::new() });
         }
         if let Some(id) = canonical_cinder_id(url) {
-            return Ok(CinderLocation { volume_id: VolumeId::new(id), store: None });
+            return Ok(CinderLocation { volume_id: VolumeId::from(id), store: None });
         }
         with_split(url, |split| match cinder_parts(split) {
-            Ok((id, store)) => Ok(CinderLocation { volume_id: VolumeId::new(id), store: store.map(str::to_owned) }),
+            Ok((id, store)) => Ok(CinderLocation { volume_id: VolumeId::from(id), store: store.map(str::to_owned) }),
             Err(CinderFail::NotCinder(scheme)) => {
                 Err(CinderLocationError::NotCinder { scheme: scheme.to_ascii_lowercase() })
             }
@@ -783,7 +783,7 @@ impl ImageLocation {
         }
         with_split(url, |split| match cinder_parts(split) {
             Ok((id, store)) => {
-                ImageLocation::Cinder(CinderLocation { volume_id: VolumeId::new(id), store: store.map(str::to_owned) })
+                ImageLocation::Cinder(CinderLocation { volume_id: VolumeId::from(id), store: store.map(str::to_owned) })
             }
             Err(CinderFail::NotCinder(scheme)) => ImageLocation::Other { scheme: scheme.to_ascii_lowercase() },
             Err(CinderFail::MalformedId(_)) => ImageLocation::Other { scheme: "cinder".to_owned() },

@@ -1,9 +1,10 @@
 //! Cinder's database in memory, behind the [`VolumeDb`] port.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use rustc_hash::FxHashMap;
 
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{CacheLocation, ProjectUsage};
@@ -62,8 +63,10 @@ pub struct DbContents {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 struct State {
     /// Hashed: a lookup costs the same whatever the size of the table (only
-    /// sums iterate over it).
-    volumes: HashMap<VolumeId, Arc<Volume>>,
+    /// sums iterate over it). Fx rather than SipHash: the keys are the
+    /// caller's own ids, there is no adversary to resist, and a planning
+    /// round can look up thousands of them.
+    volumes: FxHashMap<VolumeId, Arc<Volume>>,
     deleted: BTreeSet<VolumeId>,
     snapshots: BTreeMap<SnapshotId, Snapshot>,
     types: Vec<VolumeType>,

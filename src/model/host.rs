@@ -39,6 +39,11 @@ impl Host {
         &self.0
     }
 
+    /// The whole string, shared.
+    pub fn name(&self) -> &Name {
+        &self.0
+    }
+
     /// `extract_host(host, 'host')`: the part before any `@` or `#`.
     pub fn host(&self) -> &str {
         let backend = self.backend();

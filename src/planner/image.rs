@@ -9,7 +9,7 @@ use crate::explain::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleE
 use crate::facts::CacheLocation;
 use crate::facts::Need;
 use crate::location::{CinderLocationError, RbdLocationError};
-use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Volume, VolumeStatus, GIB};
+use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Name, Volume, VolumeStatus, GIB};
 use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, Source, VolumeUpdate};
 use crate::rbd::ImageSpec;
 
@@ -388,20 +388,23 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         host_condition(value).map(|f| (false, f))
     };
     let mut candidates = Vec::new();
+    // Made once: every rejected row's trace entry shares it.
+    let wanted = filter.as_ref().map(|(_, f)| Name::from(f.value()));
     for row in rows.iter() {
-        if let Some((clustered, f)) = &filter {
+        if let (Some((clustered, f)), Some(wanted)) = (&filter, &wanted) {
             let field = if *clustered { row.cluster_name.as_deref() } else { row.host.as_ref().map(|h| h.as_str()) };
             if !f.matches(field) {
                 if !ctx.tracing() {
                     continue;
                 }
+                let candidate = match (*clustered, &row.host) {
+                    (false, Some(h)) => Some(h.name().clone()),
+                    _ => field.map(Name::from),
+                };
                 ctx.rejected(
                     Stage::ImageVolumeClone,
                     Subject::Volume { volume_id: row.id.clone() },
-                    Reason::OtherHost(Box::new(HostMismatch {
-                        candidate: field.map(str::to_owned),
-                        wanted: f.value().to_owned(),
-                    })),
+                    Reason::OtherHost(Box::new(HostMismatch { candidate, wanted: wanted.clone() })),
                 );
                 continue;
             }
