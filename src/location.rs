@@ -340,7 +340,7 @@ mod bytes {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            mask(block, |c| c == byte)
+            portable::eq(block, byte)
         }
     }
 
@@ -431,18 +431,7 @@ mod bytes {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let (mut percent, mut special) = (false, false);
-            let (mut count, mut touching, mut prev) = (0u32, false, None);
-            for (i, &c) in b.iter().enumerate() {
-                percent |= c == b'%';
-                special |= c < 0x20 || c >= 0x80 || c == b'[' || c == b']';
-                if c == b'/' {
-                    count += 1;
-                    touching |= i != 5 && prev.is_some_and(|p: usize| p + 1 == i);
-                    prev = Some(i);
-                }
-            }
-            (percent, special, count, touching)
+            portable::scan(b)
         }
     }
 
@@ -467,13 +456,44 @@ mod bytes {
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            mask(block, |c| c < 0x20 || c >= 0x80 || c == b'[' || c == b']')
+            portable::control_high_or_bracket(block)
         }
     }
 
-    #[cfg(not(target_arch = "x86_64"))]
-    fn mask(block: &[u8; 16], f: impl Fn(u8) -> bool) -> u32 {
-        block.iter().enumerate().fold(0, |m, (i, &c)| m | (u32::from(f(c)) << i))
+    /// The same tests a byte at a time: what other targets run, and the
+    /// reference the SIMD versions are tested against on x86-64 (so this
+    /// code is compiled and tested on every target).
+    #[cfg_attr(all(target_arch = "x86_64", not(test)), allow(dead_code))]
+    pub(super) mod portable {
+        /// See [`super::eq`].
+        pub(in super::super) fn eq(block: &[u8; 16], byte: u8) -> u32 {
+            mask(block, |c| c == byte)
+        }
+
+        /// See [`super::scan`].
+        pub(in super::super) fn scan(b: &[u8]) -> (bool, bool, u32, bool) {
+            let (mut percent, mut special) = (false, false);
+            let (mut count, mut touching, mut prev) = (0u32, false, None);
+            for (i, &c) in b.iter().enumerate() {
+                percent |= c == b'%';
+                special |= !(0x20..0x80).contains(&c) || c == b'[' || c == b']';
+                if c == b'/' {
+                    count += 1;
+                    touching |= i != 5 && prev.is_some_and(|p: usize| p + 1 == i);
+                    prev = Some(i);
+                }
+            }
+            (percent, special, count, touching)
+        }
+
+        /// See [`super::control_high_or_bracket`].
+        pub(in super::super) fn control_high_or_bracket(block: &[u8; 16]) -> u32 {
+            mask(block, |c| !(0x20..0x80).contains(&c) || c == b'[' || c == b']')
+        }
+
+        fn mask(block: &[u8; 16], f: impl Fn(u8) -> bool) -> u32 {
+            block.iter().enumerate().fold(0, |m, (i, &c)| m | (u32::from(f(c)) << i))
+        }
     }
 }
 
@@ -1482,6 +1502,28 @@ mod tests {
             for f in ["fsid", "f", "7d5ab9c0", "f/x", "abcdefghijklmnop"] {
                 let exact = rbd_fsid(&url).map(|got| got == f);
                 proptest::prop_assert_eq!(scan.rbd_fsid_is(&url, &RbdFsid::new(f)), exact, "{:?} {:?}", url, f);
+            }
+        }
+
+        /// The byte tests this target runs (SIMD on x86-64) agree with the
+        /// byte-at-a-time ones other targets run, on every length and
+        /// alignment, for bytes chosen among those the tests look for.
+        #[test]
+        fn block_tests_agree_with_the_portable_ones(
+            b in proptest::collection::vec(
+                proptest::sample::select(vec![b'/', b'%', b'[', b']', b'a', b':', 0x00, 0x1F, 0x20, 0x7F, 0x80, 0xFF]),
+                0..80,
+            ),
+            byte in proptest::sample::select(vec![b'/', b'%', b'a', 0x80]),
+        ) {
+            proptest::prop_assert_eq!(bytes::scan(&b), bytes::portable::scan(&b), "{:?}", b);
+            for block in b.chunks_exact(16) {
+                let block: &[u8; 16] = block.try_into().expect("16 bytes");
+                proptest::prop_assert_eq!(bytes::eq(block, byte), bytes::portable::eq(block, byte));
+                proptest::prop_assert_eq!(
+                    bytes::control_high_or_bracket(block),
+                    bytes::portable::control_high_or_bracket(block)
+                );
             }
         }
     }
