@@ -30,8 +30,8 @@ pub struct Host(Name);
 
 impl Host {
     /// Wraps a host string.
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(Name::from(s.into()))
+    pub fn new(s: impl AsRef<str>) -> Self {
+        Self(Name::from(s.as_ref()))
     }
 
     /// The whole string.

@@ -26,8 +26,9 @@ macro_rules! string_id {
 
         impl $name {
             /// Wraps a string as this id.
-            pub fn new(id: impl Into<String>) -> Self {
-                Self(Arc::from(id.into()))
+            pub fn new(id: impl AsRef<str>) -> Self {
+                // One allocation, the shared string (no `String` first).
+                Self(Arc::from(id.as_ref()))
             }
 
             /// The id as a string slice.
@@ -59,7 +60,6 @@ macro_rules! string_id {
                 Self(Arc::from(s))
             }
         }
-
 
         impl AsRef<str> for $name {
             fn as_ref(&self) -> &str {

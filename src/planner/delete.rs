@@ -74,7 +74,7 @@ impl Ctx<'_> {
             );
             return self.rbd_or_raise(RbdOp::Rename {
                 image: spec.clone(),
-                new_name: format!("{}.deleted", spec.name).into(),
+                new_name: Name::concat(&[&spec.name, ".deleted"]),
             });
         }
 
@@ -255,7 +255,7 @@ impl Ctx<'_> {
         if clone_snap.is_some() {
             return self.rbd_or_raise(RbdOp::Rename {
                 image: spec.clone(),
-                new_name: format!("{}.deleted", spec.name).into(),
+                new_name: Name::concat(&[&spec.name, ".deleted"]),
             });
         }
         // @utils.retry(rbd.ImageBusy, retries=3)

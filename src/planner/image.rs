@@ -388,10 +388,10 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
         host_condition(value).map(|f| (false, f))
     };
     let mut candidates = Vec::new();
-    // Made once: every rejected row's trace entry shares it.
-    let wanted = filter.as_ref().map(|(_, f)| Name::from(f.value()));
+    // Made once, when first traced: every rejected row's entry shares it.
+    let mut wanted: Option<Name> = None;
     for row in rows.iter() {
-        if let (Some((clustered, f)), Some(wanted)) = (&filter, &wanted) {
+        if let Some((clustered, f)) = &filter {
             let field = if *clustered { row.cluster_name.as_deref() } else { row.host.as_ref().map(|h| h.as_str()) };
             if !f.matches(field) {
                 if !ctx.tracing() {
@@ -401,10 +401,11 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                     (false, Some(h)) => Some(h.name().clone()),
                     _ => field.map(Name::from),
                 };
+                let wanted = wanted.get_or_insert_with(|| Name::from(f.value())).clone();
                 ctx.rejected(
                     Stage::ImageVolumeClone,
                     Subject::Volume { volume_id: row.id.clone() },
-                    Reason::OtherHost(Box::new(HostMismatch { candidate, wanted: wanted.clone() })),
+                    Reason::OtherHost(Box::new(HostMismatch { candidate, wanted })),
                 );
                 continue;
             }
