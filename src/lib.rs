@@ -81,3 +81,4 @@ pub mod rbd;
 pub mod shell;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace;

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
-use crate::explain::{Decision, Subject};
+pub use crate::error::ErrorClass;
 use crate::model::{
     Bytes, CacheEntry, GiB, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
 };
 use crate::rbd::RbdOp;
+use crate::trace::{Decision, Subject};
 
 /// The operation a plan is for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,181 +347,6 @@ pub struct Step {
     pub undoable: bool,
 }
 
-/// The upstream exception class a flow ends with.
-///
-/// Names are the class names upstream raises, as the conformance format
-/// records them: Cinder's own (`cinder.exception.*`), librbd's and librados's,
-/// and a few Python built-ins that upstream lets escape.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum ErrorClass {
-    /// A librbd / librados error that escaped (`rbd.ImageNotFound`, ...).
-    Rbd(BackendErrorKind),
-    /// `cinder.exception.VolumeBackendAPIException`
-    VolumeBackendApiException,
-    /// `cinder.exception.ImageUnacceptable`
-    ImageUnacceptable,
-    /// `cinder.exception.ImageTooBig`
-    ImageTooBig,
-    /// `cinder.exception.ImageNotFound` (Glance image)
-    ImageNotFound,
-    /// `cinder.exception.ImageCopyFailure`
-    ImageCopyFailure,
-    /// `cinder.exception.ImageConversionNotAllowed`
-    ImageConversionNotAllowed,
-    /// `cinder.exception.InvalidInput`
-    InvalidInput,
-    /// `cinder.exception.InvalidVolume`
-    InvalidVolume,
-    /// `cinder.exception.VolumeNotFound`
-    VolumeNotFound,
-    /// `cinder.exception.SnapshotNotFound`
-    SnapshotNotFound,
-    /// `cinder.exception.VolumeIsBusy`
-    VolumeIsBusy,
-    /// `cinder.exception.SnapshotIsBusy`
-    SnapshotIsBusy,
-    /// `cinder.exception.ReplicationError`
-    ReplicationError,
-    /// `cinder.exception.RBDDriverException`
-    RbdDriverException,
-    /// `cinder.exception.InvalidSignatureImage`
-    InvalidSignatureImage,
-    /// `cinder.exception.ImageSignatureVerificationException`
-    ImageSignatureVerificationException,
-    /// `cinder.exception.SnapshotLimitReached`
-    SnapshotLimitReached,
-    /// `cinder.exception.MetadataCopyFailure`
-    MetadataCopyFailure,
-    /// `cinder.exception.InvalidAvailabilityZone`
-    InvalidAvailabilityZone,
-    /// `cinder.exception.InvalidTypeAvailabilityZones`
-    InvalidTypeAvailabilityZones,
-    /// `cinder.exception.InvalidSnapshot`
-    InvalidSnapshot,
-    /// `cinder.exception.InvalidBackup`
-    InvalidBackup,
-    /// `cinder.exception.InvalidGroup`
-    InvalidGroup,
-    /// `cinder.exception.VolumeTypeNotFound`
-    VolumeTypeNotFound,
-    /// `cinder.exception.VolumeTypeNotFoundByName`
-    VolumeTypeNotFoundByName,
-    /// `cinder.exception.VolumeSizeExceedsLimit`
-    VolumeSizeExceedsLimit,
-    /// `cinder.exception.VolumeSizeExceedsAvailableQuota`
-    VolumeSizeExceedsAvailableQuota,
-    /// `cinder.exception.BackupNotFound`
-    BackupNotFound,
-    /// `cinder.exception.GroupNotFound`
-    GroupNotFound,
-    /// `cinder.exception.DriverNotInitialized`
-    DriverNotInitialized,
-    /// `cinder.exception.GlanceMetadataNotFound`
-    GlanceMetadataNotFound,
-    /// `oslo_concurrency.processutils.ProcessExecutionError` (a CLI call such
-    /// as `rbd import` failed).
-    ProcessExecutionError,
-    /// Python `ValueError` (e.g. from `urlsplit` on a bad IPv6 netloc).
-    ValueError,
-    /// Python `TypeError`.
-    TypeError,
-    /// Python `KeyError`.
-    KeyError,
-    /// `cinder.exception.VolumeTypeDefaultMisconfiguredError` (the
-    /// configured `default_volume_type` does not exist).
-    VolumeTypeDefaultMisconfiguredError,
-    /// `cinder.exception.InvalidVolumeType`
-    InvalidVolumeType,
-    /// `cinder.exception.InvalidVolumeMetadata`
-    InvalidVolumeMetadata,
-    /// `cinder.exception.InvalidVolumeMetadataSize`
-    InvalidVolumeMetadataSize,
-    /// `cinder.exception.VolumeLimitExceeded` (the `volumes` quota).
-    VolumeLimitExceeded,
-    /// `cinder.exception.QuotaUsageOverflow` (quota usage would exceed the
-    /// 32-bit columns of `quota_usages`).
-    QuotaUsageOverflow,
-    /// `cinder.exception.ImageNotAuthorized` (Glance answered 401/403).
-    ImageNotAuthorized,
-    /// `cinder.exception.Invalid` (e.g. Glance answered 400).
-    Invalid,
-    /// Python `OverflowError` (e.g. `int(float('inf'))`).
-    OverflowError,
-}
-
-impl ErrorClass {
-    /// The class name as upstream spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Rbd(k) => k.upstream_class(),
-            Self::VolumeBackendApiException => "VolumeBackendAPIException",
-            Self::ImageUnacceptable => "ImageUnacceptable",
-            Self::ImageTooBig => "ImageTooBig",
-            Self::ImageNotFound => "ImageNotFound",
-            Self::ImageCopyFailure => "ImageCopyFailure",
-            Self::ImageConversionNotAllowed => "ImageConversionNotAllowed",
-            Self::InvalidInput => "InvalidInput",
-            Self::InvalidVolume => "InvalidVolume",
-            Self::VolumeNotFound => "VolumeNotFound",
-            Self::SnapshotNotFound => "SnapshotNotFound",
-            Self::VolumeIsBusy => "VolumeIsBusy",
-            Self::SnapshotIsBusy => "SnapshotIsBusy",
-            Self::ReplicationError => "ReplicationError",
-            Self::RbdDriverException => "RBDDriverException",
-            Self::InvalidSignatureImage => "InvalidSignatureImage",
-            Self::ImageSignatureVerificationException => "ImageSignatureVerificationException",
-            Self::SnapshotLimitReached => "SnapshotLimitReached",
-            Self::MetadataCopyFailure => "MetadataCopyFailure",
-            Self::InvalidAvailabilityZone => "InvalidAvailabilityZone",
-            Self::InvalidTypeAvailabilityZones => "InvalidTypeAvailabilityZones",
-            Self::InvalidSnapshot => "InvalidSnapshot",
-            Self::InvalidBackup => "InvalidBackup",
-            Self::InvalidGroup => "InvalidGroup",
-            Self::VolumeTypeNotFound => "VolumeTypeNotFound",
-            Self::VolumeTypeNotFoundByName => "VolumeTypeNotFoundByName",
-            Self::VolumeSizeExceedsLimit => "VolumeSizeExceedsLimit",
-            Self::VolumeSizeExceedsAvailableQuota => "VolumeSizeExceedsAvailableQuota",
-            Self::BackupNotFound => "BackupNotFound",
-            Self::GroupNotFound => "GroupNotFound",
-            Self::DriverNotInitialized => "DriverNotInitialized",
-            Self::GlanceMetadataNotFound => "GlanceMetadataNotFound",
-            Self::ProcessExecutionError => "ProcessExecutionError",
-            Self::ValueError => "ValueError",
-            Self::TypeError => "TypeError",
-            Self::KeyError => "KeyError",
-            Self::VolumeTypeDefaultMisconfiguredError => "VolumeTypeDefaultMisconfiguredError",
-            Self::InvalidVolumeType => "InvalidVolumeType",
-            Self::InvalidVolumeMetadata => "InvalidVolumeMetadata",
-            Self::InvalidVolumeMetadataSize => "InvalidVolumeMetadataSize",
-            Self::VolumeLimitExceeded => "VolumeLimitExceeded",
-            Self::QuotaUsageOverflow => "QuotaUsageOverflow",
-            Self::ImageNotAuthorized => "ImageNotAuthorized",
-            Self::Invalid => "Invalid",
-            Self::OverflowError => "OverflowError",
-        }
-    }
-
-    /// Whether upstream's `except exception.CinderException` catches it.
-    pub fn is_cinder_exception(self) -> bool {
-        !matches!(
-            self,
-            Self::Rbd(_)
-                | Self::ProcessExecutionError
-                | Self::ValueError
-                | Self::TypeError
-                | Self::KeyError
-                | Self::OverflowError
-        )
-    }
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// How the operation ends once the steps have run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -651,7 +477,7 @@ impl fmt::Display for Explained<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::explain::{Reason, Stage, Verdict};
+    use crate::trace::{Reason, Stage, Verdict};
 
     fn plan_with(locations: Vec<LocationEntry>, trace: Vec<Decision>) -> Plan {
         Plan {

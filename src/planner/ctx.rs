@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::error::BackendErrorKind;
-use crate::explain::{Decision, Reason, Stage, Subject, Verdict};
 use crate::facts::{Capabilities, ClusterInfo, Facts, HostInfo, Need};
-use crate::model::{Image, ImageId, LocationEntry, VolumeId, VolumeType};
-use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan, Source, Step};
+use crate::model::{Image, ImageId, LocationEntry, Volume, VolumeId, VolumeType};
+use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan, Source, Step, VolumeUpdate};
 use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, Name, RbdImage, RbdOp, SnapSpec};
+use crate::trace::{Decision, Reason, Stage, Subject, Verdict};
 
 use super::db::DbView;
 use super::memo::Memo;
@@ -618,4 +618,37 @@ mod tests {
         other(&mut ctx, 1);
         assert!(ctx.trace.is_empty());
     }
+}
+
+/// The row as the plan has left it so far.
+pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Arc<Volume>> {
+    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| Arc::new(volume.clone())))
+}
+
+/// Records an update of volume columns (only those that change).
+pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) -> Flow<()> {
+    let mut change = VolumeUpdate::default();
+    let mut previous = VolumeUpdate::default();
+    if let Some(s) = set.status {
+        if s != volume.status {
+            previous.status = Some(volume.status.clone());
+            change.status = Some(s);
+        }
+    }
+    if let Some(s) = set.size {
+        if s != volume.size {
+            previous.size = Some(volume.size);
+            change.size = Some(s);
+        }
+    }
+    if let Some(b) = set.bootable {
+        if b != volume.bootable {
+            previous.bootable = Some(volume.bootable);
+            change.bootable = Some(b);
+        }
+    }
+    if change == VolumeUpdate::default() {
+        return Ok(());
+    }
+    ctx.db_write(DbWrite::UpdateVolume { volume_id: volume.id.clone(), set: change, previous })
 }

@@ -1,10 +1,10 @@
 //! `RBDDriver.delete_volume` (RBD-32..42), call for call.
 
 use crate::error::BackendErrorKind;
-use crate::explain::{Reason, Stage, Subject};
 use crate::model::Volume;
 use crate::plan::ErrorClass;
 use crate::rbd::{ImageSpec, Name, RbdOp};
+use crate::trace::{Reason, Stage, Subject};
 
 use super::ctx::{raise, Ctx, Exc, Flow};
 use super::rbd_driver::backup_snapshot_match;

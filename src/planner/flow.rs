@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use crate::explain::{Reason, Stage, Subject};
 use crate::model::{Volume, VolumeStatus};
-use crate::plan::{DbWrite, ErrorClass, Operation, Source, VolumeUpdate};
+use crate::plan::{ErrorClass, Operation, Source, VolumeUpdate};
+use crate::trace::{Reason, Stage, Subject};
 
-use super::ctx::{raise, Ctx, Exc, Flow};
+use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow};
 
 /// `VolumeManager.create_volume(..., allow_reschedule=False)` for the
 /// request's volume: extract the volume and its spec, create from the
@@ -50,39 +50,6 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
         }
         Err(other) => Err(other),
     }
-}
-
-/// The row as the plan has left it so far.
-pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Arc<Volume>> {
-    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| Arc::new(volume.clone())))
-}
-
-/// Records an update of volume columns (only those that change).
-pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) -> Flow<()> {
-    let mut change = VolumeUpdate::default();
-    let mut previous = VolumeUpdate::default();
-    if let Some(s) = set.status {
-        if s != volume.status {
-            previous.status = Some(volume.status.clone());
-            change.status = Some(s);
-        }
-    }
-    if let Some(s) = set.size {
-        if s != volume.size {
-            previous.size = Some(volume.size);
-            change.size = Some(s);
-        }
-    }
-    if let Some(b) = set.bootable {
-        if b != volume.bootable {
-            previous.bootable = Some(volume.bootable);
-            change.bootable = Some(b);
-        }
-    }
-    if change == VolumeUpdate::default() {
-        return Ok(());
-    }
-    ctx.db_write(DbWrite::UpdateVolume { volume_id: volume.id.clone(), set: change, previous })
 }
 
 /// The spec type `ExtractVolumeSpecTask` derives, from the volume row first

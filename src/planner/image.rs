@@ -5,17 +5,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::error::BackendErrorKind;
-use crate::explain::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 use crate::facts::CacheLocation;
 use crate::facts::Need;
 use crate::location::{CinderLocationError, RbdLocationError};
 use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Name, Volume, VolumeStatus, GIB};
 use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, Source, VolumeUpdate};
 use crate::rbd::ImageSpec;
+use crate::trace::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 
-use super::ctx::{raise, Ctx, Exc, Flow, Raised};
+use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow, Raised};
 use super::db::host_condition;
-use super::flow::{current, set_volume};
 use super::memo::{CinderCandidates, DriverCandidates, DriverVerdict};
 use super::CandidateScope;
 

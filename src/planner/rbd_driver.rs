@@ -3,11 +3,11 @@
 //! `RBD-n` refers to the rule list in `../shared/cinder-rules.md`.
 
 use crate::error::BackendErrorKind;
-use crate::explain::{Reason, Stage, Subject};
 use crate::location::RbdLocation;
 use crate::model::{Bytes, GiB, Image, Snapshot, Volume, VolumeType, MIB};
 use crate::plan::ErrorClass;
 use crate::rbd::{ImageSpec, Name, RbdOp};
+use crate::trace::{Reason, Stage, Subject};
 
 use super::ctx::{raise, Ctx, Exc, Flow, Raised};
 

@@ -1,10 +1,10 @@
 //! `VolumeManager.create_snapshot` (`volume/manager.py`) with
 //! `RBDDriver.create_snapshot` (`volume/drivers/rbd.py`), call for call.
 
-use crate::explain::{Reason, Stage, Subject};
 use crate::model::{Snapshot, SnapshotId};
 use crate::plan::{DbWrite, ErrorClass};
 use crate::rbd::RbdOp;
+use crate::trace::{Reason, Stage, Subject};
 
 use super::ctx::{raise, Ctx, Exc, Flow};
 

@@ -226,11 +226,11 @@ mod tests {
 
     use super::*;
     use crate::error::BackendErrorKind;
-    use crate::explain::Decision;
     use crate::model::{Bytes, VolumeId};
     use crate::plan::{Operation, Step};
     use crate::ports::{MockDriver, MockImageService, MockVolumeDb};
     use crate::rbd::{ImageSpec, RbdOp};
+    use crate::trace::Decision;
 
     fn snap() -> crate::rbd::SnapSpec {
         ImageSpec::new("volumes", "volume-src").snap("volume-new.clone_snap")
