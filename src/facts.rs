@@ -15,6 +15,7 @@
 //! cloneable location.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -66,6 +67,22 @@ pub struct CacheLocation {
     pub host: Option<String>,
     /// `cluster_name` to equal, when clustered.
     pub cluster_name: Option<String>,
+}
+
+impl CacheLocation {
+    /// Whether an entry is at this location: exact `host` / `cluster_name`
+    /// equality (`filter_by(**filters)` after dropping `None` values).
+    pub fn matches(&self, e: &CacheEntry) -> bool {
+        let host_ok = match &self.host {
+            Some(h) => e.host.as_ref().map(|x| x.as_str()) == Some(h.as_str()),
+            None => true,
+        };
+        let cluster_ok = match &self.cluster_name {
+            Some(c) => e.cluster_name.as_deref() == Some(c.as_str()),
+            None => true,
+        };
+        host_ok && cluster_ok
+    }
 }
 
 /// What a project uses of its quota, as Cinder's quota sync functions
@@ -169,6 +186,45 @@ pub enum Need {
         /// The project.
         project_id: ProjectId,
     },
+}
+
+impl fmt::Display for Need {
+    /// The fact in words, as an operator reads it in an error or a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Volume { volume_id } => write!(f, "volume row {volume_id}"),
+            Self::Volumes { volume_ids } => match volume_ids.as_slice() {
+                [one] => write!(f, "volume row {one}"),
+                [first, .., last] => write!(f, "{} volume rows ({first} to {last})", volume_ids.len()),
+                [] => f.write_str("no volume rows"),
+            },
+            Self::Snapshot { snapshot_id } => write!(f, "snapshot row {snapshot_id}"),
+            Self::VolumeType { name } => write!(f, "volume type {name:?}"),
+            Self::Services => f.write_str("the service rows"),
+            Self::CacheEntriesOfImage { image_id } => write!(f, "the image-cache entries of image {image_id}"),
+            Self::CacheEntriesAt { location } => match (&location.host, &location.cluster_name) {
+                (_, Some(cluster)) => write!(f, "the image-cache entries of cluster {cluster}"),
+                (Some(host), None) => write!(f, "the image-cache entries on {host}"),
+                (None, None) => f.write_str("every image-cache entry"),
+            },
+            Self::Image { image_id } => write!(f, "Glance image {image_id}"),
+            Self::ImageLocations { image_id } => write!(f, "the locations of Glance image {image_id}"),
+            Self::Cluster => f.write_str("the Ceph cluster's identity"),
+            Self::Pool { pool } => write!(f, "whether pool {pool} exists"),
+            Self::RbdImage { image } => write!(f, "RBD image {image}"),
+            Self::ProbeSnapshots { snaps } => match snaps.as_slice() {
+                [one] => write!(f, "RBD snapshot {one}"),
+                _ => write!(f, "the first readable of {} RBD snapshots", snaps.len()),
+            },
+            Self::Host => f.write_str("the volume host's free conversion space"),
+            Self::Capabilities => f.write_str("the driver's capabilities"),
+            Self::FreshVolumeIds { count } => write!(f, "{count} fresh volume ids"),
+            Self::ProjectDefaultVolumeType { project_id } => {
+                write!(f, "the default volume type of project {project_id}")
+            }
+            Self::ProjectUsage { project_id } => write!(f, "the quota usage of project {project_id}"),
+        }
+    }
 }
 
 /// What the shell learnt, one answer to one [`Need`].

@@ -79,6 +79,7 @@ pub mod planner;
 pub mod ports;
 pub mod rbd;
 pub mod shell;
+pub mod tables;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trace;

@@ -172,9 +172,13 @@ pub struct DownloadExpectation {
 }
 
 /// A change the plan makes to Cinder's database.
+///
+/// Not `#[non_exhaustive]`: an implementation of
+/// [`VolumeDb::write`](crate::ports::VolumeDb::write) must handle every
+/// write, so a new write breaks its build rather than its production.
+/// [`Tables::apply`](crate::tables::Tables::apply) holds the rules of each.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "db", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum DbWrite {
     /// Update columns of a volume row.
     UpdateVolume {
@@ -234,6 +238,14 @@ pub enum DbWrite {
         /// The volume.
         volume_id: VolumeId,
     },
+    /// Give a volume exactly this glance metadata (none when empty): the
+    /// undo of a write that changed metadata the volume already had.
+    RestoreGlanceMetadata {
+        /// The volume.
+        volume_id: VolumeId,
+        /// Keys and values.
+        metadata: BTreeMap<String, String>,
+    },
     /// Set a snapshot row's `status` (`snapshot.status = ...;
     /// snapshot.save()`).
     UpdateSnapshot {
@@ -244,6 +256,50 @@ pub enum DbWrite {
         /// Status before (for undo).
         previous: String,
     },
+}
+
+impl fmt::Display for DbWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UpdateVolume { volume_id, set, .. } => {
+                write!(f, "set volume {volume_id}")?;
+                if let Some(s) = &set.status {
+                    write!(f, " status={s}")?;
+                }
+                if let Some(s) = set.size {
+                    write!(f, " size={}", s.0)?;
+                }
+                if let Some(b) = set.bootable {
+                    write!(f, " bootable={b}")?;
+                }
+                Ok(())
+            }
+            Self::CreateVolume { volume } => {
+                write!(f, "create volume row {} ({}, project {})", volume.id, volume.size, volume.project_id)
+            }
+            Self::DeleteVolumeRow { volume_id } => write!(f, "delete volume row {volume_id}"),
+            Self::CreateCacheEntry { entry } => {
+                write!(f, "add image-cache entry: image {} -> volume {}", entry.image_id, entry.volume_id)
+            }
+            Self::TouchCacheEntry { volume_id, .. } => write!(f, "mark cache entry {volume_id} as used"),
+            Self::DeleteCacheEntry { volume_id } => write!(f, "delete image-cache row of volume {volume_id}"),
+            Self::EvictCacheEntry { entry } => {
+                write!(f, "evict image-cache entry {} (delete volume {})", entry.image_id, entry.volume_id)
+            }
+            Self::SetGlanceMetadata { volume_id, metadata } => {
+                write!(f, "store {} glance metadata keys on volume {volume_id}", metadata.len())
+            }
+            Self::DeleteGlanceMetadata { volume_id } => {
+                write!(f, "delete glance metadata of volume {volume_id}")
+            }
+            Self::RestoreGlanceMetadata { volume_id, metadata } => {
+                write!(f, "restore {} glance metadata keys on volume {volume_id}", metadata.len())
+            }
+            Self::UpdateSnapshot { snapshot_id, status, .. } => {
+                write!(f, "set snapshot {snapshot_id} status={status}")
+            }
+        }
+    }
 }
 
 /// Volume columns a plan changes; `None` leaves a column as it is.
@@ -291,42 +347,7 @@ impl fmt::Display for Action {
             Self::DownloadImage { image_id, expect } => {
                 write!(f, "download image {image_id} ({}, {} once raw)", expect.disk_format, expect.size)
             }
-            Self::Db { write } => match write {
-                DbWrite::UpdateVolume { volume_id, set, .. } => {
-                    write!(f, "set volume {volume_id}")?;
-                    if let Some(s) = &set.status {
-                        write!(f, " status={s}")?;
-                    }
-                    if let Some(s) = set.size {
-                        write!(f, " size={}", s.0)?;
-                    }
-                    if let Some(b) = set.bootable {
-                        write!(f, " bootable={b}")?;
-                    }
-                    Ok(())
-                }
-                DbWrite::CreateVolume { volume } => {
-                    write!(f, "create volume row {} ({}, project {})", volume.id, volume.size, volume.project_id)
-                }
-                DbWrite::DeleteVolumeRow { volume_id } => write!(f, "delete volume row {volume_id}"),
-                DbWrite::CreateCacheEntry { entry } => {
-                    write!(f, "add image-cache entry: image {} -> volume {}", entry.image_id, entry.volume_id)
-                }
-                DbWrite::TouchCacheEntry { volume_id, .. } => write!(f, "mark cache entry {volume_id} as used"),
-                DbWrite::DeleteCacheEntry { volume_id } => write!(f, "delete image-cache row of volume {volume_id}"),
-                DbWrite::EvictCacheEntry { entry } => {
-                    write!(f, "evict image-cache entry {} (delete volume {})", entry.image_id, entry.volume_id)
-                }
-                DbWrite::SetGlanceMetadata { volume_id, metadata } => {
-                    write!(f, "store {} glance metadata keys on volume {volume_id}", metadata.len())
-                }
-                DbWrite::DeleteGlanceMetadata { volume_id } => {
-                    write!(f, "delete glance metadata of volume {volume_id}")
-                }
-                DbWrite::UpdateSnapshot { snapshot_id, status, .. } => {
-                    write!(f, "set snapshot {snapshot_id} status={status}")
-                }
-            },
+            Self::Db { write } => write.fmt(f),
         }
     }
 }

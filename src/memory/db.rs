@@ -4,7 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
-use rustc_hash::FxHashMap;
 
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{CacheLocation, ProjectUsage};
@@ -13,6 +12,7 @@ use crate::model::{
 };
 use crate::plan::DbWrite;
 use crate::ports::{BackendResult, VolumeDb};
+use crate::tables::{unique_ids, TableError, Tables};
 
 use super::FaultInjector;
 
@@ -60,20 +60,14 @@ pub struct DbContents {
     pub project_default_types: BTreeMap<ProjectId, String>,
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The rows live in a complete [`Tables`], so every write follows the same
+/// rules the planner predicts with; the rest is what only a database has
+/// (types, services, project defaults, the id generator).
+#[derive(Debug, Default, Clone)]
 struct State {
-    /// Hashed: a lookup costs the same whatever the size of the table (only
-    /// sums iterate over it). Fx rather than SipHash: the keys are the
-    /// caller's own ids, there is no adversary to resist, and a planning
-    /// round can look up thousands of them.
-    volumes: FxHashMap<VolumeId, Arc<Volume>>,
-    deleted: BTreeSet<VolumeId>,
-    snapshots: BTreeMap<SnapshotId, Snapshot>,
+    tables: Tables<'static>,
     types: Vec<VolumeType>,
     services: Vec<Service>,
-    cache: BTreeMap<VolumeId, CacheEntry>,
-    evictions: Vec<VolumeId>,
-    glance_metadata: BTreeMap<VolumeId, BTreeMap<String, String>>,
     fresh: Vec<VolumeId>,
     project_default_types: BTreeMap<ProjectId, String>,
 }
@@ -99,22 +93,23 @@ impl MemoryVolumeDb {
     /// id generator rather than a table).
     pub fn contents(&self) -> DbContents {
         let s = self.lock();
+        let t = &s.tables;
         DbContents {
-            volumes: s.volumes.iter().map(|(k, v)| (k.clone(), (**v).clone())).collect(),
-            deleted: s.deleted.clone(),
-            snapshots: s.snapshots.clone(),
+            volumes: t.all_volumes().map(|(v, _)| (v.id.clone(), (**v).clone())).collect(),
+            deleted: t.all_volumes().filter(|(_, deleted)| *deleted).map(|(v, _)| v.id.clone()).collect(),
+            snapshots: t.snapshots().map(|x| (x.id.clone(), x.clone())).collect(),
             types: s.types.clone(),
             services: s.services.clone(),
-            cache: s.cache.clone(),
-            evictions: s.evictions.clone(),
-            glance_metadata: s.glance_metadata.clone(),
+            cache: t.cache_entries().map(|e| (e.volume_id.clone(), e.clone())).collect(),
+            evictions: t.evictions().to_vec(),
+            glance_metadata: t.all_glance_metadata().clone(),
             project_default_types: s.project_default_types.clone(),
         }
     }
 
     /// A snapshot row.
     pub fn get_snapshot(&self, id: &SnapshotId) -> Option<Snapshot> {
-        self.lock().snapshots.get(id).cloned()
+        self.lock().tables.snapshot(id).ok().flatten().cloned()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -123,23 +118,17 @@ impl MemoryVolumeDb {
 
     /// Adds or replaces a volume row.
     pub fn add_volume(&self, v: impl Into<Arc<Volume>>) {
-        let v: Arc<Volume> = v.into();
-        let mut s = self.lock();
-        s.deleted.remove(&v.id);
-        s.volumes.insert(v.id.clone(), v);
+        self.lock().tables.insert_volume(v);
     }
 
     /// Adds a soft-deleted volume row (invisible to queries).
     pub fn add_deleted_volume(&self, v: impl Into<Arc<Volume>>) {
-        let v: Arc<Volume> = v.into();
-        let mut s = self.lock();
-        s.deleted.insert(v.id.clone());
-        s.volumes.insert(v.id.clone(), v);
+        self.lock().tables.insert_deleted_volume(v);
     }
 
     /// Adds a snapshot row.
     pub fn add_snapshot(&self, snap: Snapshot) {
-        self.lock().snapshots.insert(snap.id.clone(), snap);
+        self.lock().tables.insert_snapshot(snap);
     }
 
     /// Adds or replaces a volume type (matched by name).
@@ -170,7 +159,7 @@ impl MemoryVolumeDb {
 
     /// Adds a cache row.
     pub fn add_cache_entry(&self, e: CacheEntry) {
-        self.lock().cache.insert(e.volume_id.clone(), e);
+        self.lock().tables.insert_cache_entry(e);
     }
 
     /// Queues ids that [`VolumeDb::new_volume_id`] hands out before making
@@ -184,16 +173,12 @@ impl MemoryVolumeDb {
 
     /// A visible volume row.
     pub fn get_volume(&self, id: &VolumeId) -> Option<Volume> {
-        let s = self.lock();
-        if s.deleted.contains(id) {
-            return None;
-        }
-        s.volumes.get(id).map(|v| (**v).clone())
+        self.lock().tables.volume(id).ok().flatten().map(|v| (**v).clone())
     }
 
     /// All cache rows, sorted by (image, host, volume).
     pub fn cache_entries(&self) -> Vec<CacheEntry> {
-        let mut v: Vec<CacheEntry> = self.lock().cache.values().cloned().collect();
+        let mut v: Vec<CacheEntry> = self.lock().tables.cache_entries().cloned().collect();
         v.sort_by(|a, b| {
             (&a.image_id, a.host.as_ref().map(|h| h.as_str()), &a.volume_id).cmp(&(
                 &b.image_id,
@@ -206,48 +191,44 @@ impl MemoryVolumeDb {
 
     /// Volumes whose deletion the cache asked for, in order.
     pub fn evictions(&self) -> Vec<VolumeId> {
-        self.lock().evictions.clone()
+        self.lock().tables.evictions().to_vec()
     }
 
     /// Glance metadata stored on a volume.
     pub fn glance_metadata(&self, id: &VolumeId) -> Option<BTreeMap<String, String>> {
-        self.lock().glance_metadata.get(id).cloned()
+        self.lock().tables.glance_metadata(id).cloned()
     }
 
     /// Number of visible volumes.
     pub fn volume_count(&self) -> usize {
-        let s = self.lock();
-        s.volumes.len() - s.deleted.len()
+        self.lock().tables.visible_volumes().count()
     }
 }
 
-fn missing(what: String) -> BackendError {
-    BackendError::new(BackendErrorKind::NotFound, what)
+/// A table rule's refusal as the port reports it.
+fn table_error(e: TableError, write: &DbWrite) -> BackendError {
+    let kind = match &e {
+        TableError::NotFound { .. } => BackendErrorKind::NotFound,
+        TableError::AlreadyExists { .. } => BackendErrorKind::AlreadyExists,
+        // Complete tables know every row.
+        _ => BackendErrorKind::Other,
+    };
+    BackendError::new(kind, format!("database write: {write}")).with_source(e)
 }
 
 #[async_trait]
 impl VolumeDb for MemoryVolumeDb {
     async fn volume(&self, id: &VolumeId) -> BackendResult<Option<Arc<Volume>>> {
-        let s = self.lock();
-        if s.deleted.contains(id) {
-            return Ok(None);
-        }
-        Ok(s.volumes.get(id).cloned())
+        Ok(self.lock().tables.volume(id).ok().flatten().cloned())
     }
 
     async fn volumes(&self, ids: &[VolumeId]) -> BackendResult<Vec<Arc<Volume>>> {
         let s = self.lock();
-        let visible = |id: &VolumeId| if s.deleted.contains(id) { None } else { s.volumes.get(id).cloned() };
-        if ids.windows(2).all(|w| w[0] < w[1]) {
-            // Sorted and unique, as the planner asks: no duplicates to drop.
-            return Ok(ids.iter().filter_map(visible).collect());
-        }
-        let mut seen = BTreeSet::new();
-        Ok(ids.iter().filter(|id| seen.insert(*id)).filter_map(visible).collect())
+        Ok(unique_ids(ids).into_iter().filter_map(|id| s.tables.volume(id).ok().flatten().cloned()).collect())
     }
 
     async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>> {
-        Ok(self.lock().snapshots.get(id).cloned())
+        Ok(self.get_snapshot(id))
     }
 
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
@@ -270,13 +251,13 @@ impl VolumeDb for MemoryVolumeDb {
     async fn project_usage(&self, project_id: &ProjectId) -> BackendResult<ProjectUsage> {
         let s = self.lock();
         let mut usage = ProjectUsage::default();
-        for v in s.volumes.values() {
-            if !s.deleted.contains(&v.id) && &v.project_id == project_id && v.use_quota {
+        for v in s.tables.visible_volumes() {
+            if &v.project_id == project_id && v.use_quota {
                 usage.volumes += 1;
                 usage.volume_gigabytes = usage.volume_gigabytes.saturating_add(v.size.0);
             }
         }
-        for snap in s.snapshots.values() {
+        for snap in s.tables.snapshots() {
             if &snap.project_id == project_id {
                 usage.snapshots += 1;
                 usage.snapshot_gigabytes = usage.snapshot_gigabytes.saturating_add(snap.volume_size.0);
@@ -286,24 +267,18 @@ impl VolumeDb for MemoryVolumeDb {
     }
 
     async fn cache_entries_of_image(&self, image_id: &ImageId) -> BackendResult<Vec<CacheEntry>> {
-        Ok(self.lock().cache.values().filter(|e| &e.image_id == image_id).cloned().collect())
+        Ok(self.lock().tables.cache_entries().filter(|e| &e.image_id == image_id).cloned().collect())
     }
 
     async fn cache_entries_at(&self, location: &CacheLocation) -> BackendResult<Vec<CacheEntry>> {
-        Ok(self
-            .lock()
-            .cache
-            .values()
-            .filter(|e| crate::planner::cache_location_matches(location, e))
-            .cloned()
-            .collect())
+        Ok(self.lock().tables.cache_entries().filter(|e| location.matches(e)).cloned().collect())
     }
 
     async fn new_volume_id(&self) -> BackendResult<VolumeId> {
         let mut s = self.lock();
         loop {
             let id = s.fresh.pop().unwrap_or_else(|| VolumeId::from(uuid::Uuid::new_v4().to_string()));
-            if !s.volumes.contains_key(&id) {
+            if s.tables.all_volumes().all(|(v, _)| v.id != id) {
                 return Ok(id);
             }
         }
@@ -313,64 +288,8 @@ impl VolumeDb for MemoryVolumeDb {
         if let Some(kind) = self.faults.tick() {
             return Err(BackendError::new(kind, "database write").with_detail(format!("{write:?}")));
         }
-        let mut s = self.lock();
-        match write {
-            DbWrite::UpdateVolume { volume_id, set, .. } => {
-                if s.deleted.contains(volume_id) {
-                    return Err(missing(format!("volume {volume_id}")));
-                }
-                let v = s.volumes.get_mut(volume_id).ok_or_else(|| missing(format!("volume {volume_id}")))?;
-                let v = Arc::make_mut(v);
-                if let Some(st) = &set.status {
-                    v.status = st.clone();
-                }
-                if let Some(sz) = set.size {
-                    v.size = sz;
-                }
-                if let Some(b) = set.bootable {
-                    v.bootable = b;
-                }
-            }
-            DbWrite::CreateVolume { volume } => {
-                if s.volumes.contains_key(&volume.id) {
-                    return Err(BackendError::new(BackendErrorKind::AlreadyExists, format!("volume {}", volume.id)));
-                }
-                s.volumes.insert(volume.id.clone(), Arc::new((**volume).clone()));
-            }
-            DbWrite::DeleteVolumeRow { volume_id } => {
-                if !s.volumes.contains_key(volume_id) {
-                    return Err(missing(format!("volume {volume_id}")));
-                }
-                s.deleted.insert(volume_id.clone());
-            }
-            DbWrite::CreateCacheEntry { entry } => {
-                s.cache.insert(entry.volume_id.clone(), entry.clone());
-            }
-            DbWrite::DeleteCacheEntry { volume_id } => {
-                s.cache.remove(volume_id);
-            }
-            DbWrite::TouchCacheEntry { volume_id, last_used, .. } => {
-                if let Some(e) = s.cache.get_mut(volume_id) {
-                    e.last_used = *last_used;
-                }
-            }
-            DbWrite::EvictCacheEntry { entry } => {
-                s.cache.remove(&entry.volume_id);
-                s.evictions.push(entry.volume_id.clone());
-            }
-            DbWrite::SetGlanceMetadata { volume_id, metadata } => {
-                s.glance_metadata.entry(volume_id.clone()).or_default().extend(metadata.clone());
-            }
-            DbWrite::DeleteGlanceMetadata { volume_id } => {
-                s.glance_metadata.remove(volume_id);
-            }
-            DbWrite::UpdateSnapshot { snapshot_id, status, .. } => {
-                let snap =
-                    s.snapshots.get_mut(snapshot_id).ok_or_else(|| missing(format!("snapshot {snapshot_id}")))?;
-                snap.status = status.clone();
-            }
-        }
-        Ok(())
+        // The undo is the plan's to carry; the backend only performs.
+        self.lock().tables.apply(write).map(drop).map_err(|e| table_error(e, write))
     }
 }
 

@@ -10,9 +10,9 @@ use crate::facts::{Capabilities, ClusterInfo, Facts, HostInfo, Need};
 use crate::model::{Image, ImageId, LocationEntry, Volume, VolumeId, VolumeType};
 use crate::plan::{Action, CreatePath, DbWrite, ErrorClass, Expect, Outcome, Plan, Source, Step, VolumeUpdate};
 use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, Name, RbdImage, RbdOp, SnapSpec};
+use crate::tables::{TableError, Tables};
 use crate::trace::{Decision, Reason, Stage, Subject, Verdict};
 
-use super::db::DbView;
 use super::memo::Memo;
 use super::{Policy, Request};
 
@@ -48,6 +48,15 @@ pub(crate) fn raise<T>(class: ErrorClass, message: impl Into<String>) -> Flow<T>
     Err(Exc::Raise(Raised::new(class, message)))
 }
 
+impl From<TableError> for Exc {
+    fn from(e: TableError) -> Self {
+        match e {
+            TableError::Unknown(need) => Exc::Need(vec![need]),
+            other => Exc::Inconsistent(other.to_string()),
+        }
+    }
+}
+
 impl From<ClusterFact> for Need {
     fn from(f: ClusterFact) -> Self {
         match f {
@@ -60,7 +69,7 @@ impl From<ClusterFact> for Need {
 /// A saved state of the context, to explore a branch and come back.
 pub(crate) struct Checkpoint<'a> {
     cluster: Option<Cluster>,
-    db: DbView<'a>,
+    db: Tables<'a>,
     steps: usize,
     trace: usize,
     /// The subject of the last trace entry when it is a location or a run
@@ -83,7 +92,7 @@ pub(crate) struct Ctx<'a> {
     pub(crate) cfg: &'a Config,
     pub(crate) policy: &'a Policy,
     cluster: Option<Cluster>,
-    pub(crate) db: DbView<'a>,
+    pub(crate) db: Tables<'a>,
     steps: Vec<Step>,
     trace: Vec<Decision>,
     /// The location list the trace's `Subject::Location`s index.
@@ -115,7 +124,7 @@ impl<'a> Ctx<'a> {
             policy,
             cluster: None,
             rbd_pool: Name::from(cfg.backend.rbd_pool.as_str()),
-            db: DbView::new(facts),
+            db: Tables::over(facts),
             steps: Vec::new(),
             trace: Vec::new(),
             locations: None,
@@ -514,8 +523,9 @@ impl<'a> Ctx<'a> {
 
     /// Records a database write and applies it to the view.
     pub(crate) fn db_write(&mut self, write: DbWrite) -> Flow<()> {
-        let (undo, undoable) = self.db.apply(&write)?;
-        self.push_step(Action::Db { write }, undo.into_iter().map(|w| Action::Db { write: w }).collect(), undoable);
+        let applied = self.db.apply(&write)?;
+        let undo = applied.undo.into_iter().map(|w| Action::Db { write: w }).collect();
+        self.push_step(Action::Db { write }, undo, applied.undoable);
         Ok(())
     }
 }
@@ -534,6 +544,39 @@ fn grow_run(subject: &mut Subject, index: usize) -> bool {
         _ => return false,
     }
     true
+}
+
+/// The row as the plan has left it so far.
+pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Arc<Volume>> {
+    Ok(ctx.db.volume(&volume.id)?.cloned().unwrap_or_else(|| Arc::new(volume.clone())))
+}
+
+/// Records an update of volume columns (only those that change).
+pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) -> Flow<()> {
+    let mut change = VolumeUpdate::default();
+    let mut previous = VolumeUpdate::default();
+    if let Some(s) = set.status {
+        if s != volume.status {
+            previous.status = Some(volume.status.clone());
+            change.status = Some(s);
+        }
+    }
+    if let Some(s) = set.size {
+        if s != volume.size {
+            previous.size = Some(volume.size);
+            change.size = Some(s);
+        }
+    }
+    if let Some(b) = set.bootable {
+        if b != volume.bootable {
+            previous.bootable = Some(volume.bootable);
+            change.bootable = Some(b);
+        }
+    }
+    if change == VolumeUpdate::default() {
+        return Ok(());
+    }
+    ctx.db_write(DbWrite::UpdateVolume { volume_id: volume.id.clone(), set: change, previous })
 }
 
 #[cfg(test)]
@@ -618,37 +661,4 @@ mod tests {
         other(&mut ctx, 1);
         assert!(ctx.trace.is_empty());
     }
-}
-
-/// The row as the plan has left it so far.
-pub(crate) fn current(ctx: &Ctx<'_>, volume: &Volume) -> Flow<Arc<Volume>> {
-    Ok(ctx.db.volume(&volume.id)?.unwrap_or_else(|| Arc::new(volume.clone())))
-}
-
-/// Records an update of volume columns (only those that change).
-pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) -> Flow<()> {
-    let mut change = VolumeUpdate::default();
-    let mut previous = VolumeUpdate::default();
-    if let Some(s) = set.status {
-        if s != volume.status {
-            previous.status = Some(volume.status.clone());
-            change.status = Some(s);
-        }
-    }
-    if let Some(s) = set.size {
-        if s != volume.size {
-            previous.size = Some(volume.size);
-            change.size = Some(s);
-        }
-    }
-    if let Some(b) = set.bootable {
-        if b != volume.bootable {
-            previous.bootable = Some(volume.bootable);
-            change.bootable = Some(b);
-        }
-    }
-    if change == VolumeUpdate::default() {
-        return Ok(());
-    }
-    ctx.db_write(DbWrite::UpdateVolume { volume_id: volume.id.clone(), set: change, previous })
 }

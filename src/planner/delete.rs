@@ -14,7 +14,7 @@ use super::DeleteRules;
 /// quota, database or cache handling, as the conformance format defines it).
 pub(crate) fn delete_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
     let id = ctx.req.volume_id.clone();
-    let volume = match ctx.db.volume(&id)? {
+    let volume = match ctx.db.volume(&id)?.cloned() {
         Some(v) => v,
         None => return raise(ErrorClass::VolumeNotFound, format!("Volume {id} could not be found.")),
     };

@@ -17,7 +17,7 @@ use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow};
 pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
     let id = ctx.req.volume_id.clone();
     // ExtractVolumeRefTask
-    let volume = match ctx.db.volume(&id)? {
+    let volume = match ctx.db.volume(&id)?.cloned() {
         Some(v) => v,
         None => return raise(ErrorClass::VolumeNotFound, format!("Volume {id} could not be found.")),
     };
@@ -76,7 +76,7 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
     let spec = if let Some(sid) = snapshot_id {
         Spec::Snap(sid)
     } else if let Some(src_id) = source_volid {
-        match ctx.db.volume(&src_id)? {
+        match ctx.db.volume(&src_id)?.cloned() {
             Some(v) => Spec::SourceVol(v),
             None => return raise(ErrorClass::VolumeNotFound, format!("Volume {src_id} could not be found.")),
         }
@@ -98,14 +98,14 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
         }
         Spec::Snap(snapshot_id) => {
             // MGR-8
-            let snapshot = match ctx.db.snapshot(&snapshot_id)? {
+            let snapshot = match ctx.db.snapshot(&snapshot_id)?.cloned() {
                 Some(s) => s,
                 None => {
                     return raise(ErrorClass::SnapshotNotFound, format!("Snapshot {snapshot_id} could not be found."))
                 }
             };
             // Snapshot.volume_name needs the snapshot's volume.
-            let snap_volume = match ctx.db.volume(&snapshot.volume_id)? {
+            let snap_volume = match ctx.db.volume(&snapshot.volume_id)?.cloned() {
                 Some(v) => v,
                 None => {
                     return raise(
@@ -125,7 +125,7 @@ fn create_from_spec(ctx: &mut Ctx<'_>, volume: &Volume, operation: &Operation) -
         }
         Spec::SourceVol(src) => {
             // MGR-9: _create_from_source_volume reloads the source.
-            let src = match ctx.db.volume(&src.id)? {
+            let src = match ctx.db.volume(&src.id)?.cloned() {
                 Some(v) => v,
                 None => return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", src.id)),
             };

@@ -8,13 +8,14 @@ use crate::error::BackendErrorKind;
 use crate::facts::CacheLocation;
 use crate::facts::Need;
 use crate::location::{CinderLocationError, RbdLocationError};
-use crate::model::{Bytes, CacheEntry, GiB, Image, ImageId, LocationEntry, Name, Volume, VolumeStatus, GIB};
+use crate::model::{
+    Bytes, CacheEntry, GiB, HostFilter, Image, ImageId, LocationEntry, Name, Volume, VolumeStatus, GIB,
+};
 use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, Source, VolumeUpdate};
 use crate::rbd::ImageSpec;
 use crate::trace::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 
 use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow, Raised};
-use super::db::host_condition;
 use super::memo::{CinderCandidates, DriverCandidates, DriverVerdict};
 use super::CandidateScope;
 
@@ -508,7 +509,7 @@ fn cache_get_entry(
 ) -> Flow<Option<CacheEntry>> {
     let loc = cache_filters(volume, clone_across_pools);
     let rows = ctx.db.cache_entries_of_image(&image.id)?;
-    let entry = rows.into_iter().find(|e| super::db::location_matches(&loc, e));
+    let entry = rows.into_iter().find(|e| loc.matches(e));
     let Some(entry) = entry else {
         ctx.noted(Stage::ImageCache, Subject::Image { image_id: image.id.clone() }, Reason::CacheMiss);
         return Ok(None);
@@ -569,7 +570,7 @@ fn create_from_image_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image) ->
     };
     ctx.chosen(Stage::ImageCache, Subject::Volume { volume_id: entry.volume_id.clone() });
     // _create_from_source_volume: the row must exist.
-    let src = match ctx.db.volume(&entry.volume_id)? {
+    let src = match ctx.db.volume(&entry.volume_id)?.cloned() {
         Some(v) => v,
         None => return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", entry.volume_id)),
     };
@@ -964,5 +965,14 @@ fn manager_delete_volume(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<()> {
             Ok(())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// `_process_volume_filters` for `host` / `cluster_name`: a falsy value adds
+/// no condition; otherwise `_filter_host`.
+fn host_condition(value: Option<&str>) -> Option<HostFilter> {
+    match value {
+        Some(v) if !v.is_empty() => Some(HostFilter::new(v)),
+        _ => None,
     }
 }

@@ -24,7 +24,6 @@
 
 mod api;
 mod ctx;
-mod db;
 mod delete;
 mod flow;
 mod image;
@@ -52,7 +51,6 @@ pub use api::{
     QUOTA_USAGE_MAX, QUOTA_VOLUMES, TYPE_ZONES_KEY, VOLUME_TOPIC,
 };
 pub(crate) use ctx::{Ctx, Exc};
-pub use db::location_matches as cache_location_matches;
 
 /// What to plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

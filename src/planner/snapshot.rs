@@ -24,7 +24,7 @@ const ERROR: &str = "error";
 pub(crate) fn create_snapshot(ctx: &mut Ctx<'_>, snapshot_id: &SnapshotId) -> Flow<()> {
     // The manager receives the snapshot object over RPC; a row that is gone
     // is the model's way of saying there is nothing to act on.
-    let snapshot = match ctx.db.snapshot(snapshot_id)? {
+    let snapshot = match ctx.db.snapshot(snapshot_id)?.cloned() {
         Some(s) => s,
         None => return raise(ErrorClass::SnapshotNotFound, format!("Snapshot {snapshot_id} could not be found.")),
     };
@@ -51,7 +51,7 @@ pub(crate) fn create_snapshot(ctx: &mut Ctx<'_>, snapshot_id: &SnapshotId) -> Fl
 fn driver_create_snapshot(ctx: &mut Ctx<'_>, snapshot: &Snapshot) -> Flow<()> {
     super::flow::driver_initialized(ctx)?;
     // `snapshot.volume_name` lazy-loads the volume row.
-    let volume = match ctx.db.volume(&snapshot.volume_id)? {
+    let volume = match ctx.db.volume(&snapshot.volume_id)?.cloned() {
         Some(v) => v,
         None => return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", snapshot.volume_id)),
     };
@@ -68,7 +68,7 @@ fn driver_create_snapshot(ctx: &mut Ctx<'_>, snapshot: &Snapshot) -> Flow<()> {
 
 /// `snapshot.status = ...; snapshot.save()` (only when it changes).
 fn set_status(ctx: &mut Ctx<'_>, snapshot: &Snapshot, status: &str) -> Flow<()> {
-    let current = ctx.db.snapshot(&snapshot.id)?.unwrap_or_else(|| snapshot.clone());
+    let current = ctx.db.snapshot(&snapshot.id)?.cloned().unwrap_or_else(|| snapshot.clone());
     if current.status == status {
         return Ok(());
     }
