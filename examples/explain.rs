@@ -134,7 +134,7 @@ async fn explain(vector: &Vector, args: &Args) -> Result<(), String> {
             if !vector.description.is_empty() {
                 println!("{}", vector.description);
             }
-            for line in result.explain() {
+            for line in result.to_string().lines() {
                 println!("  {line}");
             }
             println!();

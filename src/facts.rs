@@ -351,6 +351,7 @@ pub struct Facts {
     /// Cache entries by image.
     pub cache_by_image: BTreeMap<ImageId, Vec<CacheEntry>>,
     /// Cache entries by location.
+    #[serde(with = "crate::serde_map")]
     pub cache_by_location: BTreeMap<CacheLocation, Vec<CacheEntry>>,
     /// Image records.
     pub images: BTreeMap<ImageId, Result<Arc<Image>, BackendErrorKind>>,
@@ -361,6 +362,7 @@ pub struct Facts {
     /// Pool existence.
     pub pools: BTreeMap<Name, bool>,
     /// RBD images (`None`: absent).
+    #[serde(with = "crate::serde_map")]
     pub rbd_images: BTreeMap<ImageSpec, Option<ImageInfo>>,
     /// Host facts.
     pub host: Option<HostInfo>,

@@ -53,17 +53,75 @@
 //! # }
 //! ```
 //!
+//! ## Implementing a port
+//!
+//! A service plugs its own backends in behind [`Driver`], [`ImageService`]
+//! and [`VolumeDb`] (the [`prelude`] has what an implementation needs).
+//! Here, a Glance stand-in that serves images from a catalogue of its own:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use std::sync::Arc;
+//!
+//! use cinder_flow::prelude::*;
+//!
+//! /// Images from a fixed catalogue; downloads are not offered.
+//! #[derive(Debug, Default)]
+//! struct Catalogue(BTreeMap<ImageId, Arc<Image>>);
+//!
+//! #[async_trait]
+//! impl ImageService for Catalogue {
+//!     async fn show(&self, image_id: &ImageId) -> BackendResult<Arc<Image>> {
+//!         self.0.get(image_id).cloned().ok_or_else(|| {
+//!             BackendError::new(BackendErrorKind::NotFound, format!("show image {image_id}"))
+//!         })
+//!     }
+//!
+//!     async fn locations(&self, image_id: &ImageId) -> BackendResult<Arc<[LocationEntry]>> {
+//!         // As a Glance without the service-only location API answers.
+//!         Err(BackendError::new(BackendErrorKind::NotSupported, format!("locations of {image_id}")))
+//!     }
+//!
+//!     async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage> {
+//!         Err(BackendError::new(BackendErrorKind::NotSupported, format!("download {image_id}")))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let catalogue = Catalogue::default();
+//! let err = catalogue.show(&ImageId::from("nope")).await.unwrap_err();
+//! assert_eq!(err.kind, BackendErrorKind::NotFound);
+//! # }
+//! ```
+//!
+//! The testing kit (feature `testing`) checks that a [`Driver`] behaves as
+//! the plans expect of librbd (`testing::driver_suite`).
+//!
+//! ## Cargo features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `testing` | the testing kit: proptest strategies for whole situations, the port conformance suites |
+//! | `rbd` | `librbd::RbdDriver`, the [`Driver`] on a real Ceph cluster (needs the librbd-dev, librados-dev and libclang-dev packages at build time) |
+//!
 //! ## Layers
 //!
 //! * [`model`], [`config`]: plain data and Cinder's options.
 //! * [`location`]: image-location parsing, exactly as upstream.
-//! * [`rbd`]: a pure model of librbd, used to predict and to simulate.
-//! * [`planner`], [`plan`], [`explain`], [`facts`]: the pure core.
+//! * [`rbd`], [`tables`]: pure models of librbd and of Cinder's database,
+//!   used to predict and to simulate.
+//! * [`planner`], [`plan`], [`explain`], [`facts`]: the pure core; every
+//!   planner speaks one protocol ([`Decide`]).
 //! * [`ports`], [`shell`]: the async traits and the gather/execute shell.
-//! * [`memory`]: in-memory backends; [`conformance`]: the vector runner.
+//! * [`memory`]: in-memory backends. [`glance_store`]: Glance's RBD store.
+//!
+//! docs/ARCHITECTURE.md in the package explains the design.
 #![warn(missing_docs, unreachable_pub)]
+#![deny(unsafe_code)]
 
 pub mod config;
+#[doc(hidden)]
 pub mod conformance;
 pub mod error;
 pub mod explain;
@@ -77,9 +135,43 @@ pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod ports;
+mod pyvalue;
 pub mod rbd;
+mod serde_map;
 pub mod shell;
 pub mod tables;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod trace;
+
+pub use config::Config;
+pub use error::{BackendError, BackendErrorKind, ErrorClass};
+pub use facts::{Fact, Facts, Need};
+pub use plan::{Operation, Outcome, Plan};
+pub use planner::{Decide, PlanError, Planner, Planning, Policy, Request};
+pub use ports::{Driver, ImageService, VolumeDb};
+pub use shell::{Backends, ExecOptions, GatherError};
+
+/// What an implementation of the ports needs: the traits, the types their
+/// methods take and return, and `async_trait`.
+pub mod prelude {
+    pub use async_trait::async_trait;
+
+    pub use crate::error::{BackendError, BackendErrorKind};
+    pub use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo, ProjectUsage};
+    pub use crate::model::{
+        Bytes, CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
+        VolumeType,
+    };
+    pub use crate::plan::DbWrite;
+    pub use crate::ports::{BackendResult, DownloadedImage, Driver, ImageService, VolumeDb};
+    pub use crate::rbd::{ImageInfo, ImageSpec, RbdOp};
+}
+
+/// Not part of the API: Python's value rules as the crate models them,
+/// reachable only for the crate's own differential tests and fuzz targets.
+/// Anything here may change in any release.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::pyvalue::{is_uuid_like, parse_py_float, parse_py_int, py_strip, urlsplit, SplitUrl};
+}

@@ -388,6 +388,14 @@ impl Outcome {
     pub fn is_success(&self) -> bool {
         matches!(self, Self::Success)
     }
+
+    /// The exception the operation ends with, if any.
+    pub fn error(&self) -> Option<ErrorClass> {
+        match self {
+            Self::Success => None,
+            Self::Failure { error, .. } => Some(*error),
+        }
+    }
 }
 
 /// A decided plan.

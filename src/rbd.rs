@@ -381,6 +381,7 @@ struct Knowledge {
     /// Images known not to exist.
     absent: BTreeSet<ImageSpec>,
     /// Children of snapshots that are not themselves in the view.
+    #[serde(with = "crate::serde_map")]
     external_children: BTreeMap<SnapSpec, BTreeSet<ImageSpec>>,
 }
 

@@ -11,12 +11,13 @@ use proptest::prelude::*;
 
 use cinder_flow::config::Config;
 use cinder_flow::facts::{Fact, Facts, Need, ProjectUsage};
+use cinder_flow::internals::{parse_py_int, py_strip};
 use cinder_flow::model::{Service, VolumeType, DEFAULT_VOLUME_TYPE};
 use cinder_flow::plan::ErrorClass;
 use cinder_flow::planner::{
-    decide_zone, known_availability_zones, parse_py_int, parse_type_availability_zones, plan_api, py_strip, ApiKind,
-    ApiPlanning, ApiRequest, ApiResult, FallbackSource, GroupZone, PyInt, RequestedSize, SourceZone, UnpinnedReason,
-    ZoneDecision, ZoneRejection, ZoneRequest, ZoneSource,
+    decide_zone, known_availability_zones, parse_type_availability_zones, plan_api, ApiKind, ApiRequest, ApiResult,
+    FallbackSource, GroupZone, Planning, PyInt, RequestedSize, SourceZone, UnpinnedReason, ZoneDecision, ZoneRejection,
+    ZoneRequest, ZoneSource,
 };
 
 /// `z`, made unknown (zones are generated without `-`): built rather than
@@ -339,8 +340,8 @@ fn decide(request: &ApiRequest, kind: ApiKind, services: &[Service]) -> (ApiResu
     let mut facts = Facts::new();
     for _ in 0..20 {
         match plan_api(request, kind, &facts, &config).expect("plans") {
-            ApiPlanning::Done(r) => return (*r, facts),
-            ApiPlanning::NeedFacts(needs) => {
+            Planning::Done(r) => return (*r, facts),
+            Planning::NeedFacts(needs) => {
                 for n in &needs {
                     facts.learn(answer(n, services));
                 }
@@ -374,7 +375,7 @@ proptest! {
         let kind = if create { ApiKind::Create } else { ApiKind::ExtractOnly };
         let (result, facts) = decide(&request, kind, &services);
         let again = plan_api(&request, kind, &facts, &Config::default()).expect("plans");
-        prop_assert_eq!(again, ApiPlanning::Done(Box::new(result.clone())));
+        prop_assert_eq!(again, Planning::Done(Box::new(result.clone())));
         match result.error() {
             None => prop_assert!(result.extracted().expect("extracted").size.is_positive()),
             Some(e) => prop_assert!(

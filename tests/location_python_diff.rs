@@ -13,11 +13,12 @@ mod common;
 
 use common::cases;
 
+use cinder_flow::internals::{is_uuid_like, urlsplit};
 use cinder_flow::location::{
-    extract_cinder_ids, is_uuid_like, urlsplit, CinderLocation, CinderLocationError, ImageLocation, RbdLocation,
-    RbdLocationError,
+    extract_cinder_ids, CinderLocation, CinderLocationError, ImageLocation, RbdLocation, RbdLocationError,
 };
 use cinder_flow::model::VolumeId;
+use cinder_flow::planner::PyError;
 use proptest::prelude::*;
 use serde::Deserialize;
 
@@ -103,7 +104,7 @@ fn check(case: &Case) -> Vec<String> {
                 bad.push(format!("split: python {p:?}, rust {have:?}"));
             }
         }
-        (SplitAnswer::Raise { raise, message }, Err(CinderLocationError::InvalidUrl { message: m }))
+        (SplitAnswer::Raise { raise, message }, Err(PyError::ValueError(m)))
             if raise == "ValueError" && m == message => {}
         (SplitAnswer::Parts(p), got) => bad.push(format!("split: python {p:?}, rust {got:?}")),
         (SplitAnswer::Raise { raise, message }, got) => {

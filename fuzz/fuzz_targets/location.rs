@@ -2,9 +2,8 @@
 //! parsers; RBD locations survive a render/parse round trip.
 #![no_main]
 
-use cinder_flow::location::{
-    is_uuid_like, may_be_cinder, rbd_fsid, CinderLocation, CinderLocationError, ImageLocation, RbdLocation,
-};
+use cinder_flow::internals::is_uuid_like;
+use cinder_flow::location::{may_be_cinder, rbd_fsid, CinderLocation, CinderLocationError, ImageLocation, RbdLocation};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

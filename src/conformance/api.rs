@@ -165,7 +165,7 @@ pub(super) async fn run_api(vector: &Vector, kind: ApiKind, repeat: usize) -> Re
     // The API changes nothing in the cluster.
     r.insert("rbd_ops".into(), json!([]));
     r.insert("api".into(), render_api(&result, kind));
-    r.insert("trace".into(), json!(result.explain()));
+    r.insert("trace".into(), json!(result.to_string().lines().collect::<Vec<_>>()));
     let vector_text = serde_json::to_string(&vector.raw).unwrap_or_default();
     let mut result_json = replace_new_ids(Value::Object(r), &vector_text);
     let median_us = median(&mut times);

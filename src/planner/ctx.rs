@@ -14,7 +14,7 @@ use crate::tables::{TableError, Tables};
 use crate::trace::{Decision, Reason, Stage, Subject, Verdict};
 
 use super::memo::Memo;
-use super::{Policy, Request};
+use super::{Policy, Request, Stop};
 
 /// An exception upstream raises: its class and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,30 +29,23 @@ impl Raised {
     }
 }
 
-/// Why planning code stops early.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Exc {
-    /// Facts are missing.
-    Need(Vec<Need>),
-    /// Upstream raises (an `except` may catch it).
-    Raise(Raised),
-    /// The facts contradict themselves.
-    Inconsistent(String),
-}
+/// Why planning code stops early (an upstream exception is
+/// [`Stop::Raise`]).
+pub(crate) type Exc = Stop<Raised>;
 
 /// A step of transliterated upstream code.
 pub(crate) type Flow<T> = Result<T, Exc>;
 
 /// Raise an upstream exception.
 pub(crate) fn raise<T>(class: ErrorClass, message: impl Into<String>) -> Flow<T> {
-    Err(Exc::Raise(Raised::new(class, message)))
+    Err(Stop::Raise(Raised::new(class, message)))
 }
 
 impl From<TableError> for Exc {
     fn from(e: TableError) -> Self {
         match e {
-            TableError::Unknown(need) => Exc::Need(vec![need]),
-            other => Exc::Inconsistent(other.to_string()),
+            TableError::Unknown(need) => Stop::Need(vec![need]),
+            other => Stop::Inconsistent(other.to_string()),
         }
     }
 }
@@ -247,7 +240,7 @@ impl<'a> Ctx<'a> {
 
     pub(crate) fn cluster_info(&self) -> Flow<Result<&'a ClusterInfo, BackendErrorKind>> {
         match &self.facts.cluster {
-            None => Err(Exc::Need(vec![Need::Cluster])),
+            None => Err(Stop::Need(vec![Need::Cluster])),
             Some(Ok(c)) => Ok(Ok(c)),
             Some(Err(k)) => Ok(Err(*k)),
         }
@@ -281,17 +274,17 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn host_info(&self) -> Flow<&'a HostInfo> {
-        self.facts.host.as_ref().ok_or_else(|| Exc::Need(vec![Need::Host]))
+        self.facts.host.as_ref().ok_or_else(|| Stop::Need(vec![Need::Host]))
     }
 
     pub(crate) fn capabilities(&self) -> Flow<&'a Capabilities> {
-        self.facts.capabilities.as_ref().ok_or_else(|| Exc::Need(vec![Need::Capabilities]))
+        self.facts.capabilities.as_ref().ok_or_else(|| Stop::Need(vec![Need::Capabilities]))
     }
 
     pub(crate) fn volume_type(&self, name: &str) -> Flow<Option<&'a VolumeType>> {
         match self.facts.volume_types.get(name) {
             Some(t) => Ok(t.as_ref()),
-            None => Err(Exc::Need(vec![Need::VolumeType { name: name.to_owned() }])),
+            None => Err(Stop::Need(vec![Need::VolumeType { name: name.to_owned() }])),
         }
     }
 
@@ -299,7 +292,7 @@ impl<'a> Ctx<'a> {
         match self.facts.images.get(id) {
             Some(Ok(i)) => Ok(Ok(i)),
             Some(Err(k)) => Ok(Err(*k)),
-            None => Err(Exc::Need(vec![Need::Image { image_id: id.clone() }])),
+            None => Err(Stop::Need(vec![Need::Image { image_id: id.clone() }])),
         }
     }
 
@@ -307,7 +300,7 @@ impl<'a> Ctx<'a> {
         match self.facts.image_locations.get(id) {
             Some(Ok(l)) => Ok(Ok(l)),
             Some(Err(k)) => Ok(Err(*k)),
-            None => Err(Exc::Need(vec![Need::ImageLocations { image_id: id.clone() }])),
+            None => Err(Stop::Need(vec![Need::ImageLocations { image_id: id.clone() }])),
         }
     }
 
@@ -317,14 +310,14 @@ impl<'a> Ctx<'a> {
                 self.fresh_used += 1;
                 Ok(id.clone())
             }
-            None => Err(Exc::Need(vec![Need::FreshVolumeIds { count: self.fresh_used + 1 }])),
+            None => Err(Stop::Need(vec![Need::FreshVolumeIds { count: self.fresh_used + 1 }])),
         }
     }
 
     // ---------------------------------------------------------------- librbd
 
     fn unknown(f: ClusterFact) -> Exc {
-        Exc::Need(vec![f.into()])
+        Stop::Need(vec![f.into()])
     }
 
     /// `RADOSClient(self, pool)` / `_connect_to_rados`: connect and open the

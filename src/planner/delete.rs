@@ -9,6 +9,7 @@ use crate::trace::{Reason, Stage, Subject};
 use super::ctx::{raise, Ctx, Exc, Flow};
 use super::rbd_driver::backup_snapshot_match;
 use super::DeleteRules;
+use super::Stop;
 
 /// Entry point of the `delete_volume` operation: the driver call alone (no
 /// quota, database or cache handling, as the conformance format defines it).
@@ -283,8 +284,10 @@ impl Ctx<'_> {
 impl From<crate::rbd::ApplyError> for Exc {
     fn from(e: crate::rbd::ApplyError) -> Self {
         match e {
-            crate::rbd::ApplyError::Unknown(f) => Exc::Need(vec![f.into()]),
-            crate::rbd::ApplyError::Failed(k) => Exc::Raise(super::ctx::Raised::new(ErrorClass::Rbd(k), k.to_string())),
+            crate::rbd::ApplyError::Unknown(f) => Stop::Need(vec![f.into()]),
+            crate::rbd::ApplyError::Failed(k) => {
+                Stop::Raise(super::ctx::Raised::new(ErrorClass::Rbd(k), k.to_string()))
+            }
         }
     }
 }

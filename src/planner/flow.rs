@@ -7,7 +7,8 @@ use crate::model::{Volume, VolumeStatus};
 use crate::plan::{ErrorClass, Operation, Source, VolumeUpdate};
 use crate::trace::{Reason, Stage, Subject};
 
-use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow};
+use super::ctx::{current, raise, set_volume, Ctx, Flow};
+use super::Stop;
 
 /// `VolumeManager.create_volume(..., allow_reschedule=False)` for the
 /// request's volume: extract the volume and its spec, create from the
@@ -38,7 +39,7 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
             let current = current(ctx, &volume)?;
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Available), ..Default::default() })
         }
-        Err(Exc::Raise(r)) => {
+        Err(Stop::Raise(r)) => {
             ctx.rejected(
                 Stage::Finish,
                 Subject::Volume { volume_id: id },
@@ -46,7 +47,7 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
             );
             let current = current(ctx, &volume)?;
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
-            Err(Exc::Raise(r))
+            Err(Stop::Raise(r))
         }
         Err(other) => Err(other),
     }
@@ -153,7 +154,7 @@ pub(crate) fn driver_initialized(ctx: &mut Ctx<'_>) -> Flow<()> {
         && !ctx.cfg.backend.rbd_cluster_name.is_empty()
         && match ctx.rados(&pool) {
             Ok(()) => true,
-            Err(Exc::Raise(_)) => false,
+            Err(Stop::Raise(_)) => false,
             Err(e) => return Err(e),
         };
     if ok {

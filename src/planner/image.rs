@@ -15,9 +15,10 @@ use crate::plan::{Action, CreatePath, DbWrite, DownloadExpectation, ErrorClass, 
 use crate::rbd::ImageSpec;
 use crate::trace::{Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 
-use super::ctx::{current, raise, set_volume, Ctx, Exc, Flow, Raised};
+use super::ctx::{current, raise, set_volume, Ctx, Flow, Raised};
 use super::memo::{CinderCandidates, DriverCandidates, DriverVerdict};
 use super::CandidateScope;
+use super::Stop;
 
 /// What `GlanceImageService.get_location` returns: `(direct_url,
 /// locations)`.
@@ -308,7 +309,7 @@ fn probe_same_cluster(ctx: &mut Ctx<'_>, candidates: &DriverCandidates) -> Flow<
     if pending.is_empty() {
         Ok(())
     } else {
-        Err(Exc::Need(vec![Need::ProbeSnapshots { snaps: pending }]))
+        Err(Stop::Need(vec![Need::ProbeSnapshots { snaps: pending }]))
     }
 }
 
@@ -449,7 +450,7 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
                 Ok(()) => {
                     ctx.rollback(cp);
                 }
-                Err(Exc::Raise(r)) => {
+                Err(Stop::Raise(r)) => {
                     ctx.rollback(cp);
                     ctx.rejected(
                         Stage::ImageVolumeClone,
@@ -474,7 +475,7 @@ fn clone_image_volume(ctx: &mut Ctx<'_>, volume: &Volume, location: &ImageLocati
             ctx.source = Some(Source::Volume { volume_id: image_volume.id.clone() });
             Ok(true)
         }
-        Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
+        Err(Stop::Raise(r)) if r.class.is_cinder_exception() => {
             ctx.rejected(
                 Stage::ImageVolumeClone,
                 Subject::Volume { volume_id: image_volume.id.clone() },
@@ -576,9 +577,9 @@ fn create_from_image_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image) ->
     };
     match ctx.rbd_create_cloned_volume(volume, &src) {
         Ok(()) => {}
-        Err(Exc::Raise(r)) if r.class == ErrorClass::SnapshotLimitReached => {
+        Err(Stop::Raise(r)) if r.class == ErrorClass::SnapshotLimitReached => {
             delete_cached_volume(ctx, &entry)?;
-            return Err(Exc::Raise(r));
+            return Err(Stop::Raise(r));
         }
         Err(e) => return Err(e),
     }
@@ -629,8 +630,8 @@ fn create_from_image_cache_or_download(
         } else {
             match create_from_image_cache(ctx, volume, image) {
                 Ok(c) => cloned = c,
-                Err(Exc::Raise(r)) if r.class == ErrorClass::SnapshotLimitReached => return Err(Exc::Raise(r)),
-                Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
+                Err(Stop::Raise(r)) if r.class == ErrorClass::SnapshotLimitReached => return Err(Stop::Raise(r)),
+                Err(Stop::Raise(r)) if r.class.is_cinder_exception() => {
                     ctx.rejected(
                         Stage::ImageCache,
                         Subject::Path,
@@ -676,7 +677,7 @@ fn create_from_image_cache_or_download(
         Ok(())
     };
     let mut result = body(ctx);
-    if let Err(Exc::Raise(r)) = &result {
+    if let Err(Stop::Raise(r)) = &result {
         // except Exception: volume_glance_metadata_get raises
         // GlanceMetadataNotFound when the volume has none, which replaces the
         // exception in flight.
@@ -697,7 +698,7 @@ fn create_from_image_cache_or_download(
             );
         }
     }
-    if let Err(Exc::Need(_) | Exc::Inconsistent(_)) = &result {
+    if let Err(Stop::Need(_) | Stop::Inconsistent(_)) = &result {
         return result;
     }
     // finally: extend back to the requested size.
@@ -707,7 +708,7 @@ fn create_from_image_cache_or_download(
         let cur = current(ctx, volume)?;
         set_volume(ctx, &cur, VolumeUpdate { size: Some(original_size), ..Default::default() })?;
         if let Err(e) = extended {
-            if let Exc::Raise(_) = &e {
+            if let Stop::Raise(_) = &e {
                 // An exception from the finally block replaces the one in
                 // flight.
                 return Err(e);
@@ -790,7 +791,7 @@ fn create_from_image_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image,
     };
     match copy(ctx) {
         Ok(()) => Ok(()),
-        Err(Exc::Raise(r))
+        Err(Stop::Raise(r))
             if matches!(
                 r.class,
                 ErrorClass::ImageUnacceptable
@@ -799,9 +800,9 @@ fn create_from_image_download(ctx: &mut Ctx<'_>, volume: &Volume, image: &Image,
                     | ErrorClass::ImageCopyFailure
             ) =>
         {
-            Err(Exc::Raise(r))
+            Err(Stop::Raise(r))
         }
-        Err(Exc::Raise(r)) => Err(Exc::Raise(Raised::new(
+        Err(Stop::Raise(r)) => Err(Stop::Raise(Raised::new(
             ErrorClass::ImageCopyFailure,
             format!("Failed to copy image to volume: {}", r.message),
         ))),
@@ -838,7 +839,7 @@ fn create_image_cache_volume_entry(ctx: &mut Ctx<'_>, volume: &Volume, image: &I
         Ok(())
     })();
     match result {
-        Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
+        Err(Stop::Raise(r)) if r.class.is_cinder_exception() => {
             ctx.rejected(
                 Stage::ImageCache,
                 Subject::Path,
@@ -927,16 +928,16 @@ fn clone_image_volume_for_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Imag
             set_volume(ctx, &cur, VolumeUpdate { status: Some(VolumeStatus::Available), ..Default::default() })?;
             Ok(())
         }
-        Err(Exc::Raise(r)) => {
+        Err(Stop::Raise(r)) => {
             let cur = current(ctx, &iv)?;
             set_volume(ctx, &cur, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
-            Err(Exc::Raise(r))
+            Err(Stop::Raise(r))
         }
         Err(e) => Err(e),
     };
     match created {
         Ok(()) => Ok(Some((*current(ctx, &iv)?).clone())),
-        Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
+        Err(Stop::Raise(r)) if r.class.is_cinder_exception() => {
             ctx.rejected(
                 Stage::ImageCache,
                 Subject::Volume { volume_id: id },
@@ -954,7 +955,7 @@ fn clone_image_volume_for_cache(ctx: &mut Ctx<'_>, volume: &Volume, image: &Imag
 fn manager_delete_volume(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<()> {
     match ctx.rbd_delete_volume(volume) {
         Ok(()) => ctx.db_write(DbWrite::DeleteVolumeRow { volume_id: volume.id.clone() }),
-        Err(Exc::Raise(r)) if r.class.is_cinder_exception() => {
+        Err(Stop::Raise(r)) if r.class.is_cinder_exception() => {
             ctx.decide(
                 Stage::ImageCache,
                 Subject::Volume { volume_id: volume.id.clone() },

@@ -28,6 +28,7 @@ mod delete;
 mod flow;
 mod image;
 mod memo;
+mod protocol;
 mod rbd_driver;
 mod snapshot;
 
@@ -36,21 +37,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::facts::{Fact, Facts, Need};
 use crate::model::{Timestamp, VolumeId};
 use crate::plan::{Operation, Plan};
 use memo::Memo;
 
+pub use crate::pyvalue::{PyError, PyInt};
 pub use api::{
-    decide_zone, is_uuid_like, known_availability_zones, parse_py_float, parse_py_int, parse_type_availability_zones,
-    plan_api, py_strip, ApiBackup, ApiFailure, ApiGroup, ApiKind, ApiOutcome, ApiPlanning, ApiRequest, ApiResult,
-    ApiRule, ApiStage, AsInt, ExtractedRequest, FallbackSource, GroupZone, KeySource, NewVolume, PyError, PyInt,
-    ReplicationStatus, RequestedSize, SourceZone, TypeRef, TypeZones, UnpinnedReason, ZoneCandidate, ZoneDecision,
-    ZoneExplanation, ZoneFallback, ZoneRejection, ZoneRequest, ZoneSource, PER_VOLUME_SIZE_LIMIT, QUOTA_GIGABYTES,
-    QUOTA_USAGE_MAX, QUOTA_VOLUMES, TYPE_ZONES_KEY, VOLUME_TOPIC,
+    decide_zone, known_availability_zones, parse_type_availability_zones, plan_api, ApiBackup, ApiDecision, ApiFailure,
+    ApiGroup, ApiKind, ApiOutcome, ApiPlanner, ApiRequest, ApiResult, ApiRule, ApiStage, ApiVerdict, AsInt,
+    ExtractedRequest, FallbackSource, GroupZone, KeySource, NewVolume, ReplicationStatus, RequestedSize, SizeSource,
+    SourceZone, TypeRef, TypeSource, TypeZones, UnpinnedReason, ZoneCandidate, ZoneDecision, ZoneExplanation,
+    ZoneFallback, ZoneRejection, ZoneRequest, ZoneSource,
 };
-pub(crate) use ctx::{Ctx, Exc};
+pub(crate) use ctx::Ctx;
+pub use protocol::{Decide, PlanError, Planning};
+pub(crate) use protocol::{Stop, Wants};
 
 /// What to plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,30 +129,6 @@ pub enum DeleteRules {
     Liberty,
 }
 
-/// The planner's answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[must_use]
-pub enum Planning {
-    /// Decided.
-    Done(Box<Plan>),
-    /// These facts are needed first (fetch them, [`Facts::learn`], call
-    /// [`plan`] again).
-    NeedFacts(Vec<Need>),
-}
-
-/// Why no plan can be made at all (as opposed to a plan that fails, which
-/// is a [`Plan`] with a failure outcome).
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PlanError {
-    /// The configuration is invalid.
-    #[error("invalid configuration: {0}")]
-    Config(#[from] ConfigError),
-    /// The facts contradict each other.
-    #[error("inconsistent facts: {0}")]
-    InconsistentFacts(String),
-}
-
 /// Decides how to carry out `request` from `facts`, in one call. See the
 /// [module docs](self); [`Planner`] does the same across rounds of fact
 /// gathering without repeating work.
@@ -171,7 +150,7 @@ pub enum PlanError {
 /// let first = plan(&request, &Facts::new(), &Config::default(), &Policy::faithful()).unwrap();
 /// assert!(matches!(first, Planning::NeedFacts(needs) if matches!(needs[0], Need::Volume { .. })));
 /// ```
-pub fn plan(request: &Request, facts: &Facts, config: &Config, policy: &Policy) -> Result<Planning, PlanError> {
+pub fn plan(request: &Request, facts: &Facts, config: &Config, policy: &Policy) -> Result<Planning<Plan>, PlanError> {
     config.validate()?;
     let memo = Memo::default();
     let needs = prelude(request, facts, config, &memo);
@@ -188,7 +167,7 @@ fn run(
     policy: &Policy,
     memo: &Memo,
     dry: bool,
-) -> Result<Planning, PlanError> {
+) -> Result<Planning<Plan>, PlanError> {
     let mut ctx = Ctx::new(request, facts, config, policy, memo, dry);
     let result = match &request.operation {
         Operation::DeleteVolume => delete::delete_volume(&mut ctx),
@@ -197,9 +176,9 @@ fn run(
     };
     match result {
         Ok(()) => Ok(Planning::Done(Box::new(ctx.finish(None)))),
-        Err(Exc::Need(needs)) => Ok(Planning::NeedFacts(needs)),
-        Err(Exc::Raise(raised)) => Ok(Planning::Done(Box::new(ctx.finish(Some(raised))))),
-        Err(Exc::Inconsistent(why)) => Err(PlanError::InconsistentFacts(why)),
+        Err(Stop::Need(needs)) => Ok(Planning::NeedFacts(needs)),
+        Err(Stop::Raise(raised)) => Ok(Planning::Done(Box::new(ctx.finish(Some(raised))))),
+        Err(Stop::Inconsistent(why)) => Err(PlanError::InconsistentFacts(why)),
     }
 }
 
@@ -325,24 +304,6 @@ fn image_prelude(
         want.want(facts.cache_by_image.contains_key(image_id), || Need::CacheEntriesOfImage {
             image_id: image_id.clone(),
         });
-    }
-}
-
-/// The needs the prelude lists: each once, built only when missing.
-#[derive(Default)]
-struct Wants {
-    needs: Vec<Need>,
-}
-
-impl Wants {
-    fn want(&mut self, known: bool, need: impl FnOnce() -> Need) {
-        if known {
-            return;
-        }
-        let need = need();
-        if !self.needs.contains(&need) {
-            self.needs.push(need);
-        }
     }
 }
 
@@ -492,7 +453,7 @@ impl<'c> Planner<'c> {
     }
 
     /// Decides, or says what it needs.
-    pub fn plan(&self) -> Result<Planning, PlanError> {
+    pub fn plan(&self) -> Result<Planning<Plan>, PlanError> {
         let needs = prelude(&self.request, &self.facts, &self.config, &self.memo);
         if !needs.is_empty() {
             return Ok(Planning::NeedFacts(needs));
@@ -529,5 +490,25 @@ impl<'c> Planner<'c> {
             _ => 0,
         };
         listed.max(legacy) > FEW_LOCATIONS
+    }
+}
+
+impl Decide for Planner<'_> {
+    type Decision = Plan;
+
+    fn decide(&self) -> Result<Planning<Plan>, PlanError> {
+        self.plan()
+    }
+
+    fn learn_all(&mut self, facts: Vec<Fact>) {
+        Planner::learn_all(self, facts);
+    }
+
+    fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    fn into_facts(self) -> Facts {
+        self.facts
     }
 }

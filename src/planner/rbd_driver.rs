@@ -10,6 +10,7 @@ use crate::rbd::{ImageSpec, Name, RbdOp};
 use crate::trace::{Reason, Stage, Subject};
 
 use super::ctx::{raise, Ctx, Exc, Flow, Raised};
+use super::Stop;
 
 /// `RBD_FEATURE_EXCLUSIVE_LOCK`
 const FEATURE_EXCLUSIVE_LOCK: u64 = 4;
@@ -75,7 +76,7 @@ impl Ctx<'_> {
         let features = self.cinder_features()?;
         self.rbd_or_raise(RbdOp::Create { image: spec.clone(), size: volume.size.to_bytes(), order, features })?;
         if let Err(e) = self.setup_volume(volume) {
-            if let Exc::Raise(_) = &e {
+            if let Stop::Raise(_) = &e {
                 // save_and_reraise_exception: remove the image, re-raise.
                 let _ = self.rbd(RbdOp::Remove { image: spec })?;
             }
@@ -101,7 +102,9 @@ impl Ctx<'_> {
             // mirroring (not a recorded call). Errors → ReplicationError.
             let r = self.enable_features(&spec, &[FEATURE_EXCLUSIVE_LOCK, FEATURE_JOURNALING]);
             match r {
-                Err(Exc::Raise(_)) => return raise(ErrorClass::ReplicationError, "Failed to enable image replication"),
+                Err(Stop::Raise(_)) => {
+                    return raise(ErrorClass::ReplicationError, "Failed to enable image replication")
+                }
                 other => other?,
             }
         }
@@ -156,9 +159,9 @@ impl Ctx<'_> {
             return Ok(None);
         }
         // RBDVolumeProxy(self, image, pool=pool, snapshot=snap, read_only=True)
-        if let Err(Exc::Raise(r)) = self.rados(&loc.pool) {
+        if let Err(Stop::Raise(r)) = self.rados(&loc.pool) {
             self.rejected(Stage::DriverClone, subject(), Reason::PoolMissing { pool: loc.pool.clone() });
-            return Err(Exc::Raise(r));
+            return Err(Stop::Raise(r));
         }
         let spec = ImageSpec::new(loc.pool.clone(), loc.image.clone());
         match self.open(&spec, Some(&loc.snapshot))? {
@@ -187,7 +190,7 @@ impl Ctx<'_> {
         let dest = self.volume_spec(volume);
         self.rbd_or_raise(RbdOp::Clone { parent: src.snap(src_snap), child: dest.clone(), order, features })?;
         if let Err(e) = self.setup_volume(volume) {
-            if let Exc::Raise(_) = e {
+            if let Stop::Raise(_) = e {
                 let _ = self.rbd(RbdOp::Remove { image: dest })?;
                 return raise(ErrorClass::ReplicationError, "Failed to enable image replication");
             }
@@ -211,7 +214,7 @@ impl Ctx<'_> {
     /// `VolumeBackendAPIException`.
     pub(crate) fn rbd_extend_volume(&mut self, volume: &Volume, new_size: GiB) -> Flow<()> {
         match self.rbd_resize(volume, Some(new_size.to_bytes())) {
-            Err(Exc::Raise(r)) => raise(
+            Err(Stop::Raise(r)) => raise(
                 ErrorClass::VolumeBackendApiException,
                 format!("Failed to Extend Volume {}: {}", volume.rbd_name(), r.message),
             ),
@@ -239,7 +242,7 @@ impl Ctx<'_> {
                     // A chain longer than any real one means a cycle in the
                     // facts; upstream would recurse until Python's limit.
                     if depth > 10_000 {
-                        return Err(Exc::Inconsistent(format!("clone chain of {name} does not end")));
+                        return Err(Stop::Inconsistent(format!("clone chain of {name} does not end")));
                     }
                 }
                 None => return Ok(depth),
@@ -353,7 +356,7 @@ impl Ctx<'_> {
             }
         }
         if let Err(e) = self.setup_volume(volume) {
-            if let Exc::Raise(_) = e {
+            if let Stop::Raise(_) = e {
                 self.rbd_or_raise(RbdOp::Remove { image: dest })?;
                 self.rbd_or_raise(RbdOp::UnprotectSnap { snap: clone_snap.clone() })?;
                 self.rbd_or_raise(RbdOp::RemoveSnap { snap: clone_snap })?;
@@ -433,7 +436,7 @@ impl Ctx<'_> {
         loop {
             tries += 1;
             match self.rbd_delete_volume(volume) {
-                Err(Exc::Raise(r)) if r.class == ErrorClass::VolumeIsBusy && tries < attempts => continue,
+                Err(Stop::Raise(r)) if r.class == ErrorClass::VolumeIsBusy && tries < attempts => continue,
                 other => {
                     other?;
                     break;
@@ -455,7 +458,7 @@ impl Ctx<'_> {
         }
         self.rbd_resize(volume, None)?;
         match self.setup_volume(volume) {
-            Err(Exc::Raise(_)) => raise(ErrorClass::ReplicationError, "Failed to enable image replication"),
+            Err(Stop::Raise(_)) => raise(ErrorClass::ReplicationError, "Failed to enable image replication"),
             other => other,
         }
     }
@@ -482,7 +485,7 @@ pub(crate) fn backup_snapshot_match(name: &str) -> Option<&str> {
 
 impl From<Raised> for Exc {
     fn from(r: Raised) -> Self {
-        Exc::Raise(r)
+        Stop::Raise(r)
     }
 }
 

@@ -6,7 +6,8 @@ use crate::plan::{DbWrite, ErrorClass};
 use crate::rbd::RbdOp;
 use crate::trace::{Reason, Stage, Subject};
 
-use super::ctx::{raise, Ctx, Exc, Flow};
+use super::ctx::{raise, Ctx, Flow};
+use super::Stop;
 
 /// `snapshot.status` after a successful create (`SnapshotStatus.AVAILABLE`).
 const AVAILABLE: &str = "available";
@@ -30,14 +31,14 @@ pub(crate) fn create_snapshot(ctx: &mut Ctx<'_>, snapshot_id: &SnapshotId) -> Fl
     };
     match driver_create_snapshot(ctx, &snapshot) {
         Ok(()) => set_status(ctx, &snapshot, AVAILABLE),
-        Err(Exc::Raise(r)) => {
+        Err(Stop::Raise(r)) => {
             ctx.rejected(
                 Stage::Snapshot,
                 Subject::Snapshot { snapshot_id: snapshot_id.clone() },
                 Reason::Raised { error: r.class, message: r.message.clone() },
             );
             set_status(ctx, &snapshot, ERROR)?;
-            Err(Exc::Raise(r))
+            Err(Stop::Raise(r))
         }
         Err(other) => Err(other),
     }

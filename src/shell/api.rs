@@ -1,19 +1,16 @@
 //! Gathering the facts of an API request (`API.create`, or the extraction
-//! alone) until [`plan_api`] decides.
+//! alone) until the API planner decides.
 
 use crate::config::Config;
-use crate::facts::{Facts, Need};
-use crate::planner::{plan_api, ApiKind, ApiPlanning, ApiRequest, ApiResult};
+use crate::facts::Facts;
+use crate::planner::{ApiKind, ApiPlanner, ApiRequest, ApiResult};
 
-use super::gather::{fetch, Backends, GatherError};
+use super::gather::{drive, Backends, GatherError};
 
-/// Upper bound on gathering rounds; a decision takes a handful.
-const MAX_ROUNDS: usize = 1_000;
-
-/// Decides what upstream's API does with `request`: asks [`plan_api`],
-/// fetches what it needs through the ports, and asks again. Returns the
+/// Decides what upstream's API does with `request`: drives an
+/// [`ApiPlanner`], fetching what it needs through the ports. Returns the
 /// result and the facts it was made from (serialisable, so the decision can
-/// be replayed with [`plan_api`] alone).
+/// be replayed with [`crate::planner::plan_api`] alone).
 ///
 /// ```
 /// use cinder_flow::config::Config;
@@ -58,24 +55,7 @@ pub async fn api_request_from(
     request: &ApiRequest,
     kind: ApiKind,
     config: &Config,
-    mut facts: Facts,
+    facts: Facts,
 ) -> Result<(ApiResult, Facts), GatherError> {
-    let mut last: Vec<Need> = Vec::new();
-    for round in 0..MAX_ROUNDS {
-        match plan_api(request, kind, &facts, config)? {
-            ApiPlanning::Done(result) => return Ok((*result, facts)),
-            ApiPlanning::NeedFacts(needs) => {
-                if needs == last {
-                    return Err(GatherError::NoProgress { rounds: round, needs });
-                }
-                for need in &needs {
-                    for fact in fetch(backends, need, &facts).await? {
-                        facts.learn(fact);
-                    }
-                }
-                last = needs;
-            }
-        }
-    }
-    Err(GatherError::NoProgress { rounds: MAX_ROUNDS, needs: last })
+    drive(backends, ApiPlanner::borrowing(request, kind, config)?.with_facts(facts)).await
 }

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Fact, Facts, Need};
 use crate::plan::Plan;
-use crate::planner::{PlanError, Planner, Planning, Policy, Request};
+use crate::planner::{Decide, PlanError, Planner, Planning, Policy, Request};
 use crate::ports::{Driver, ImageService, VolumeDb};
 
 /// The three ports, borrowed.
@@ -26,7 +26,7 @@ pub enum GatherError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     /// A port failed while fetching a fact the planner needed.
-    #[error("fetching {need:?}: {source}")]
+    #[error("could not fetch {need}")]
     Backend {
         /// What was being fetched.
         need: Need,
@@ -36,7 +36,7 @@ pub enum GatherError {
     },
     /// The planner kept asking without progress (a bug in a port that
     /// answers a different question than asked, or in the planner).
-    #[error("no progress after {rounds} rounds; still needs {needs:?}")]
+    #[error("no progress after {rounds} rounds; still needs {}", words(needs))]
     NoProgress {
         /// Rounds made.
         rounds: usize,
@@ -49,9 +49,9 @@ pub enum GatherError {
 /// a decision needs a few dozen at most.
 const MAX_ROUNDS: usize = 10_000;
 
-/// Plans `request`: asks the planner, fetches what it needs through the
-/// ports, and asks again until it decides. Returns the plan and the facts
-/// it was made from (serialisable, so the decision can be replayed).
+/// Plans `request`: drives a [`Planner`] through the ports until it
+/// decides. Returns the plan and the facts it was made from (serialisable,
+/// so the decision can be replayed).
 pub async fn plan(
     backends: Backends<'_>,
     request: &Request,
@@ -69,11 +69,22 @@ pub async fn plan_from(
     policy: &Policy,
     facts: Facts,
 ) -> Result<(Plan, Facts), GatherError> {
-    let mut planner = Planner::borrowing(request, config, policy)?.with_facts(facts);
+    drive(backends, Planner::borrowing(request, config, policy)?.with_facts(facts)).await
+}
+
+/// The one drive loop: asks the planner, fetches what it needs through the
+/// ports ([`fetch`]), hands the answers over and asks again, until it
+/// decides. Every planner of the crate speaks this protocol ([`Decide`]).
+/// Returns the decision and the facts it was made from.
+///
+/// A planner that asks the same thing twice in a row is not making
+/// progress (a port answering another question than asked):
+/// [`GatherError::NoProgress`].
+pub async fn drive<D: Decide>(backends: Backends<'_>, mut planner: D) -> Result<(D::Decision, Facts), GatherError> {
     let mut last: Vec<Need> = Vec::new();
     for round in 0..MAX_ROUNDS {
-        match planner.plan()? {
-            Planning::Done(p) => return Ok((*p, planner.into_facts())),
+        match planner.decide()? {
+            Planning::Done(decision) => return Ok((*decision, planner.into_facts())),
             Planning::NeedFacts(needs) => {
                 if needs == last {
                     return Err(GatherError::NoProgress { rounds: round, needs });
@@ -236,4 +247,9 @@ async fn fetch_image(b: Backends<'_>, need: &Need, image: &crate::rbd::ImageSpec
         }
         Err(source) => Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
     }
+}
+
+/// Needs in words, separated by `; `.
+fn words(needs: &[Need]) -> String {
+    needs.iter().map(Need::to_string).collect::<Vec<_>>().join("; ")
 }

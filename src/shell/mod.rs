@@ -35,4 +35,4 @@ mod gather;
 
 pub use api::{api_request, api_request_from};
 pub use exec::{execute, outcome_error, Diverged, ExecOptions, Report, Undone};
-pub use gather::{fetch, plan, plan_from, Backends, GatherError};
+pub use gather::{drive, fetch, plan, plan_from, Backends, GatherError};
