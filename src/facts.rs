@@ -24,7 +24,7 @@ use crate::error::BackendErrorKind;
 use crate::model::{
     CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
 };
-use crate::rbd::{ImageInfo, ImageSpec, Name, Semantics, SnapSpec};
+use crate::rbd::{Cluster, ClusterFact, ImageInfo, ImageSpec, Name, Semantics, SnapSpec};
 
 /// Cluster-wide facts a driver reports (`rados.get_fsid()`, librados
 /// configuration).
@@ -223,6 +223,16 @@ impl fmt::Display for Need {
                 write!(f, "the default volume type of project {project_id}")
             }
             Self::ProjectUsage { project_id } => write!(f, "the quota usage of project {project_id}"),
+        }
+    }
+}
+
+/// What a partial [`Cluster`] lacks, as the fact that supplies it.
+impl From<ClusterFact> for Need {
+    fn from(f: ClusterFact) -> Self {
+        match f {
+            ClusterFact::Pool { pool } => Need::Pool { pool },
+            ClusterFact::Image { image } => Need::RbdImage { image },
         }
     }
 }
@@ -467,6 +477,33 @@ impl Facts {
         // answers replace earlier ones).
         let mut batch: BTreeMap<VolumeId, Option<Arc<Volume>>> = rows.drain(..).collect();
         self.volumes.append(&mut batch);
+    }
+
+    /// The cluster as the facts show it: a partial [`Cluster`] with the
+    /// pools and images learnt so far (an unreachable cluster when the
+    /// cluster facts say so); `None` before the cluster facts are known.
+    pub fn cluster_view(&self) -> Option<Cluster> {
+        let mut c = match self.cluster.as_ref()? {
+            Ok(info) => {
+                let mut c = Cluster::partial(info.fsid.clone());
+                c.clone_v2 = info.clone_v2;
+                c.default_features = info.default_features;
+                c.semantics = info.semantics;
+                c
+            }
+            Err(_) => {
+                let mut c = Cluster::partial(String::new());
+                c.reachable = false;
+                c
+            }
+        };
+        for (pool, exists) in &self.pools {
+            c.learn_pool(pool, *exists);
+        }
+        for (spec, info) in &self.rbd_images {
+            c.learn_image(spec, info.clone());
+        }
+        Some(c)
     }
 
     /// Adds a volume row.

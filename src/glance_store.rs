@@ -6,19 +6,31 @@
 //! against a [`Cluster`] (complete, or partial and then asking for facts),
 //! recording each librbd call with its expected result.
 //!
-//! ```
-//! use cinder_flow::glance_store::{plan_upload, plan_delete, StoreConfig, Upload, StoreOutcome};
-//! use cinder_flow::rbd::Cluster;
+//! Like every planner of the crate it speaks [`Decide`]: a
+//! [`StorePlanner`] asks for the cluster facts it needs (the fsid, the
+//! store's pool, the image and its snapshots' children) and decides; the
+//! shell's [`drive`](crate::shell::drive) answers through a
+//! [`Driver`](crate::ports::Driver).
 //!
+//! ```
+//! use cinder_flow::glance_store::{StoreConfig, StoreOutcome, StorePlanner, StoreRequest, Upload};
+//! use cinder_flow::memory::{MemoryCluster, MemoryImageService, MemoryVolumeDb};
+//! use cinder_flow::rbd::Cluster;
+//! use cinder_flow::shell::{drive, Backends};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
 //! let mut cluster = Cluster::new("7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5");
 //! cluster.add_pool("images");
-//! let cfg = StoreConfig::default();
-//! let up = plan_upload(&cluster, &cfg, &Upload::sized("aaaa", 1 << 30)).unwrap();
-//! assert_eq!(up.outcome, StoreOutcome::Stored);
-//! assert_eq!(up.location.as_deref(), Some("rbd://7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5/images/aaaa/snap"));
-//! let cluster = up.cluster_after.clone();
-//! let del = plan_delete(&cluster, &cfg, up.location.as_deref().unwrap()).unwrap();
-//! assert_eq!(del.outcome, StoreOutcome::Deleted);
+//! let driver = MemoryCluster::new(cluster);
+//! let (images, db) = (MemoryImageService::new(), MemoryVolumeDb::new());
+//! let backends = Backends { driver: &driver, images: &images, db: &db };
+//!
+//! let upload = StoreRequest::Upload(Upload::sized("aaaa", 1 << 30));
+//! let (plan, _facts) = drive(backends, StorePlanner::new(upload, StoreConfig::default())).await.unwrap();
+//! assert_eq!(plan.outcome, StoreOutcome::Stored);
+//! assert_eq!(plan.location.as_deref(), Some("rbd://7d5ab9c0-5e1b-4a2b-9c3d-0000000000f5/images/aaaa/snap"));
+//! # }
 //! ```
 
 use std::fmt;
@@ -26,7 +38,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
+use crate::facts::{Fact, Facts, Need};
 use crate::model::{Bytes, MIB};
+use crate::planner::{Decide, PlanError, Planning};
 use crate::rbd::{ApplyError, Cluster, ClusterFact, ImageSpec, RbdOp};
 
 /// The snapshot name glance_store gives every image (`DEFAULT_SNAPNAME`).
@@ -153,10 +167,89 @@ pub struct StorePlan {
     pub cluster_after: Cluster,
 }
 
+/// What to plan: an upload or a delete.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "store", rename_all = "snake_case")]
+pub enum StoreRequest {
+    /// `RBDStore.add`.
+    Upload(Upload),
+    /// `RBDStore.delete` of a location.
+    Delete {
+        /// The location (`rbd://fsid/pool/image/snap` or `rbd://image`).
+        location: String,
+    },
+}
+
+/// Glance's RBD store as a planner across rounds of fact gathering (see
+/// [`Decide`]).
+#[derive(Clone, Debug)]
+pub struct StorePlanner {
+    request: StoreRequest,
+    config: StoreConfig,
+    facts: Facts,
+}
+
+impl StorePlanner {
+    /// A planner for `request` with the store's configuration.
+    pub fn new(request: StoreRequest, config: StoreConfig) -> Self {
+        Self { request, config, facts: Facts::new() }
+    }
+
+    /// Starts from facts already known.
+    pub fn with_facts(mut self, facts: Facts) -> Self {
+        self.facts = facts;
+        self
+    }
+}
+
+impl Decide for StorePlanner {
+    type Decision = StorePlan;
+
+    fn decide(&self) -> Result<Planning<StorePlan>, PlanError> {
+        plan_store(&self.request, &self.config, &self.facts)
+    }
+
+    fn learn_all(&mut self, facts: Vec<Fact>) {
+        self.facts.learn_all(facts);
+    }
+
+    fn facts(&self) -> &Facts {
+        &self.facts
+    }
+
+    fn into_facts(self) -> Facts {
+        self.facts
+    }
+}
+
+/// Decides a store request from `facts`, or names the facts it needs.
+/// Pure: the same facts give the same plan.
+pub fn plan_store(
+    request: &StoreRequest,
+    config: &StoreConfig,
+    facts: &Facts,
+) -> Result<Planning<StorePlan>, PlanError> {
+    let Some(cluster) = facts.cluster_view() else { return Ok(Planning::NeedFacts(vec![Need::Cluster])) };
+    if !cluster.reachable {
+        // glance_store's connection raises before any call.
+        let sim = Sim { cluster, steps: Vec::new(), notes: vec!["the cluster cannot be reached".into()] };
+        return Ok(Planning::Done(Box::new(
+            sim.finish(StoreOutcome::Failed { error: BackendErrorKind::Unavailable }, None),
+        )));
+    }
+    let planned = match request {
+        StoreRequest::Upload(up) => plan_upload(cluster, config, up),
+        StoreRequest::Delete { location } => plan_delete(cluster, config, location),
+    };
+    Ok(match planned {
+        Ok(plan) => Planning::Done(Box::new(plan)),
+        Err(NeedFact(fact)) => Planning::NeedFacts(vec![fact.into()]),
+    })
+}
+
 /// A fact the cluster view lacks.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the cluster view lacks {0:?}")]
-pub struct NeedFact(pub ClusterFact);
+#[derive(Debug)]
+struct NeedFact(ClusterFact);
 
 struct Sim {
     cluster: Cluster,
@@ -216,14 +309,14 @@ fn location_uri(fsid: Option<&str>, pool: &str, image: &str) -> String {
     }
 }
 
-/// `RBDStore.add` (GS-1, GS-2).
-pub fn plan_upload(cluster: &Cluster, cfg: &StoreConfig, up: &Upload) -> Result<StorePlan, NeedFact> {
-    let mut sim = Sim { cluster: cluster.clone(), steps: Vec::new(), notes: Vec::new() };
+/// `RBDStore.add` (GS-1, GS-2), against a cluster view.
+fn plan_upload(cluster: Cluster, cfg: &StoreConfig, up: &Upload) -> Result<StorePlan, NeedFact> {
+    let fsid = cfg.fsid_known.then(|| cluster.fsid.clone());
+    let features = cluster.cinder_features();
+    let mut sim = Sim { cluster, steps: Vec::new(), notes: Vec::new() };
     let chunk = cfg.chunk_size_mib.max(1).saturating_mul(MIB);
     let order = (63 - chunk.leading_zeros()) as u8;
     let spec = ImageSpec::new(cfg.pool.clone(), up.image_id.clone());
-    let fsid = cfg.fsid_known.then(|| cluster.fsid.clone());
-    let features = cluster.cinder_features();
     match sim.call(RbdOp::Create { image: spec.clone(), size: Bytes(up.declared_size), order, features })? {
         Ok(()) => {}
         Err(BackendErrorKind::AlreadyExists) => {
@@ -374,9 +467,9 @@ fn delete_image(sim: &mut Sim, spec: &ImageSpec) -> Result<StoreOutcome, NeedFac
 }
 
 /// `RBDStore.delete` of a location (`rbd://fsid/pool/image/snap` or the
-/// 1-part `rbd://image`, in the store's pool).
-pub fn plan_delete(cluster: &Cluster, cfg: &StoreConfig, location: &str) -> Result<StorePlan, NeedFact> {
-    let mut sim = Sim { cluster: cluster.clone(), steps: Vec::new(), notes: Vec::new() };
+/// 1-part `rbd://image`, in the store's pool), against a cluster view.
+fn plan_delete(cluster: Cluster, cfg: &StoreConfig, location: &str) -> Result<StorePlan, NeedFact> {
+    let mut sim = Sim { cluster, steps: Vec::new(), notes: Vec::new() };
     let Some(rest) = location.strip_prefix("rbd://") else {
         sim.notes.push(format!("{location:?} is not an rbd:// location"));
         return Ok(sim.finish(StoreOutcome::NotFound, None));
@@ -464,7 +557,7 @@ mod tests {
 
     #[test]
     fn upload_creates_writes_snapshots_and_protects() {
-        let p = plan_upload(&cluster(), &StoreConfig::default(), &Upload::sized("img", 20 << 20)).unwrap();
+        let p = plan_upload(cluster(), &StoreConfig::default(), &Upload::sized("img", 20 << 20)).unwrap();
         assert_eq!(ops(&p), ["create", "write", "create_snap", "protect_snap"]);
         assert_eq!(p.steps[1], StoreStep::Write { offset: 0, bytes: 20 << 20, chunks: 3, skipped: 0 });
         match &p.steps[0] {
@@ -477,7 +570,7 @@ mod tests {
     #[test]
     fn upload_of_unknown_size_resizes_on_write_and_trims() {
         let up = Upload { image_id: "img".into(), declared_size: 0, data_size: 40 << 20, zero_chunks: vec![] };
-        let p = plan_upload(&cluster(), &StoreConfig::default(), &up).unwrap();
+        let p = plan_upload(cluster(), &StoreConfig::default(), &up).unwrap();
         let resizes: Vec<u64> = p
             .steps
             .iter()
@@ -494,11 +587,11 @@ mod tests {
     fn size_mismatch_deletes_what_was_created() {
         let mut up = Upload::sized("img", 10 << 20);
         up.data_size = 20 << 20;
-        let p = plan_upload(&cluster(), &StoreConfig::default(), &up).unwrap();
+        let p = plan_upload(cluster(), &StoreConfig::default(), &up).unwrap();
         assert_eq!(p.outcome, StoreOutcome::Invalid { expected: 10 << 20, actual: 16 << 20 });
         assert!(!p.cluster_after.exists(&ImageSpec::new("images", "img")).unwrap());
         up.data_size = 5 << 20;
-        let p = plan_upload(&cluster(), &StoreConfig::default(), &up).unwrap();
+        let p = plan_upload(cluster(), &StoreConfig::default(), &up).unwrap();
         assert_eq!(p.outcome, StoreOutcome::Invalid { expected: 10 << 20, actual: 5 << 20 });
         assert!(!p.cluster_after.exists(&ImageSpec::new("images", "img")).unwrap());
     }
@@ -508,26 +601,26 @@ mod tests {
         let mut c = cluster();
         c.put_image(&ImageSpec::new("images", "img"), RbdImage::new(Bytes(1)));
         assert_eq!(
-            plan_upload(&c, &StoreConfig::default(), &Upload::sized("img", 1)).unwrap().outcome,
+            plan_upload(c.clone(), &StoreConfig::default(), &Upload::sized("img", 1)).unwrap().outcome,
             StoreOutcome::Duplicate
         );
         let cfg = StoreConfig { thin_provisioning: true, ..StoreConfig::default() };
         let up = Upload { image_id: "t".into(), declared_size: 24 << 20, data_size: 24 << 20, zero_chunks: vec![1] };
-        let p = plan_upload(&cluster(), &cfg, &up).unwrap();
+        let p = plan_upload(cluster(), &cfg, &up).unwrap();
         assert_eq!(p.steps[1], StoreStep::Write { offset: 0, bytes: 24 << 20, chunks: 2, skipped: 1 });
     }
 
     #[test]
     fn fsid_unknown_gives_the_one_part_location() {
         let cfg = StoreConfig { fsid_known: false, ..StoreConfig::default() };
-        let p = plan_upload(&cluster(), &cfg, &Upload::sized("img", 1)).unwrap();
+        let p = plan_upload(cluster(), &cfg, &Upload::sized("img", 1)).unwrap();
         assert_eq!(p.location.as_deref(), Some("rbd://img"));
         assert!(crate::location::RbdLocation::parse("rbd://img").is_err(), "Cinder cannot clone it");
     }
 
     #[test]
     fn delete_refuses_while_cinder_clones_read_the_snapshot() {
-        let up = plan_upload(&cluster(), &StoreConfig::default(), &Upload::sized("img", 1 << 20)).unwrap();
+        let up = plan_upload(cluster(), &StoreConfig::default(), &Upload::sized("img", 1 << 20)).unwrap();
         let mut c = up.cluster_after.clone();
         c.apply(&RbdOp::Clone {
             parent: ImageSpec::new("images", "img").snap(SNAPSHOT_NAME),
@@ -538,23 +631,23 @@ mod tests {
             features: 1,
         })
         .unwrap();
-        let d = plan_delete(&c, &StoreConfig::default(), up.location.as_deref().unwrap()).unwrap();
+        let d = plan_delete(c.clone(), &StoreConfig::default(), up.location.as_deref().unwrap()).unwrap();
         assert!(matches!(d.outcome, StoreOutcome::InUse { ref why } if why.contains("volumes/volume-1")), "{d}");
         assert_eq!(ops(&d), ["unprotect_snap"]);
         // Flatten the clone and the delete goes through.
         c.apply(&RbdOp::Flatten { image: ImageSpec::new("volumes", "volume-1") }).unwrap();
-        let d = plan_delete(&c, &StoreConfig::default(), up.location.as_deref().unwrap()).unwrap();
+        let d = plan_delete(c.clone(), &StoreConfig::default(), up.location.as_deref().unwrap()).unwrap();
         assert_eq!(d.outcome, StoreOutcome::Deleted);
         assert_eq!(ops(&d), ["unprotect_snap", "remove_snap", "remove"]);
     }
 
     #[test]
     fn delete_of_missing_or_watched_images() {
-        let d = plan_delete(&cluster(), &StoreConfig::default(), &format!("rbd://{FSID}/images/nope/snap")).unwrap();
+        let d = plan_delete(cluster(), &StoreConfig::default(), &format!("rbd://{FSID}/images/nope/snap")).unwrap();
         assert_eq!(d.outcome, StoreOutcome::NotFound);
         let mut c = cluster();
         c.put_image(&ImageSpec::new("images", "w"), RbdImage { watchers: 1, ..RbdImage::new(Bytes(1)) });
-        let d = plan_delete(&c, &StoreConfig::default(), "rbd://w").unwrap();
+        let d = plan_delete(c.clone(), &StoreConfig::default(), "rbd://w").unwrap();
         assert!(matches!(d.outcome, StoreOutcome::InUse { .. }));
         assert_eq!(ops(&d), ["unprotect_snap", "remove"], "missing snapshot tolerated, remove busy");
     }
@@ -571,7 +664,7 @@ mod tests {
             hidden: false,
         });
         c.put_image(&ImageSpec::new("images", "x"), img);
-        let d = plan_delete(&c, &StoreConfig::default(), "rbd://x").unwrap();
+        let d = plan_delete(c.clone(), &StoreConfig::default(), "rbd://x").unwrap();
         assert_eq!(d.outcome, StoreOutcome::Deleted);
         assert_eq!(ops(&d), ["unprotect_snap", "remove", "trash_move"]);
     }
@@ -581,5 +674,60 @@ mod tests {
         assert_eq!(quote_all("a/b c"), "a%2Fb%20c");
         assert_eq!(quote_all("é"), "%C3%A9");
         assert_eq!(unquote("a%2Fb"), "a/b");
+    }
+
+    /// Answers the planner's needs from a complete cluster, as a driver
+    /// would, until it decides.
+    fn gathered(request: StoreRequest, cluster: &Cluster) -> (StorePlan, usize) {
+        let mut planner = StorePlanner::new(request, StoreConfig::default());
+        for round in 0..20 {
+            match planner.decide().expect("plans") {
+                Planning::Done(plan) => return (*plan, round),
+                Planning::NeedFacts(needs) => {
+                    let answers = needs
+                        .into_iter()
+                        .map(|need| match need {
+                            Need::Cluster => Fact::Cluster {
+                                cluster: Ok(crate::facts::ClusterInfo {
+                                    fsid: cluster.fsid.clone(),
+                                    clone_v2: cluster.clone_v2,
+                                    default_features: cluster.default_features,
+                                    semantics: cluster.semantics,
+                                }),
+                            },
+                            Need::Pool { pool } => {
+                                let exists = cluster.check_pool(&pool).is_ok();
+                                Fact::Pool { pool, exists }
+                            }
+                            Need::RbdImage { image } => {
+                                let info = cluster.image_info(&image).expect("pool exists").map(Box::new);
+                                Fact::RbdImage { image, info }
+                            }
+                            other => panic!("the store does not read {other}"),
+                        })
+                        .collect();
+                    planner.learn_all(answers);
+                }
+            }
+        }
+        panic!("no decision after 20 rounds")
+    }
+
+    #[test]
+    fn the_planner_asks_for_what_it_reads_and_decides_as_on_the_whole_cluster() {
+        let mut c = cluster();
+        let up = plan_upload(c.clone(), &StoreConfig::default(), &Upload::sized("img", 1 << 20)).unwrap();
+        c = up.cluster_after.clone();
+        let (gathered_up, rounds) = gathered(StoreRequest::Upload(Upload::sized("img2", 1 << 20)), &c);
+        assert_eq!(gathered_up.outcome, StoreOutcome::Stored);
+        assert!(rounds >= 2, "the cluster, then the pool and image");
+        let location = up.location.clone().expect("stored");
+        let (gathered_del, _) = gathered(StoreRequest::Delete { location: location.clone() }, &c);
+        let whole = plan_delete(c.clone(), &StoreConfig::default(), &location).unwrap();
+        assert_eq!(gathered_del.steps, whole.steps);
+        assert_eq!(gathered_del.outcome, whole.outcome);
+        // Nothing known: the cluster first.
+        let first = plan_store(&StoreRequest::Delete { location }, &StoreConfig::default(), &Facts::new()).unwrap();
+        assert_eq!(first.needs(), [Need::Cluster]);
     }
 }

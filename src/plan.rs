@@ -162,6 +162,15 @@ pub enum Expect {
     Fail(BackendErrorKind),
 }
 
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Ok => f.write_str("succeed"),
+            Self::Fail(kind) => write!(f, "fail ({kind})"),
+        }
+    }
+}
+
 /// What a downloaded image is expected to be.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownloadExpectation {

@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use crate::memory::JournalEntry;
 use crate::model::Timestamp;
 use crate::plan::{Operation, Outcome, Plan, Source};
-use crate::planner::{ApiKind, Policy, Request};
+use crate::planner::{ApiKind, ApiRequest, Policy, Request};
 use crate::rbd::RbdOp;
 use crate::shell::{self, ExecOptions};
 
@@ -43,14 +43,18 @@ pub struct RunOutput {
     pub median_us: Option<f64>,
 }
 
-/// Runs a vector with the faithful policy.
-pub async fn run(vector: &Vector) -> Result<RunOutput, VectorError> {
-    run_with(vector, &Policy::faithful(), 0).await
+/// What a vector asks for.
+#[derive(Clone, Debug)]
+pub enum VectorRequest {
+    /// A volume-manager operation (create, delete, snapshot).
+    Manager(Request),
+    /// An API request.
+    Api(ApiRequest, ApiKind),
 }
 
-/// Runs a vector under `policy`; with `repeat > 0` also times the decision
-/// that many times.
-pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result<RunOutput, VectorError> {
+/// The request a vector makes (its `operation`, `request`, `image` and
+/// `volume` fields).
+pub fn request_of(vector: &Vector) -> Result<VectorRequest, VectorError> {
     let invalid = |message: String| VectorError::Invalid { name: vector.name.clone(), message };
     let operation = match vector.operation.as_str() {
         "create_volume" => Operation::CreateVolume,
@@ -68,17 +72,33 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
             image_id: vector.image.as_ref().ok_or_else(|| invalid("image is required".into()))?.id.clone().into(),
         },
         "delete_volume" => Operation::DeleteVolume,
-        "api_create" => return api::run_api(vector, ApiKind::Create, repeat).await,
-        "api_extract" => return api::run_api(vector, ApiKind::ExtractOnly, repeat).await,
+        "api_create" => return Ok(VectorRequest::Api(api_request_of(vector)?, ApiKind::Create)),
+        "api_extract" => return Ok(VectorRequest::Api(api_request_of(vector)?, ApiKind::ExtractOnly)),
         other => return Err(invalid(format!("unknown operation {other:?}"))),
     };
-    let world = build_world(vector)?;
     let target = vector.volume.as_ref().ok_or_else(|| invalid("volume is required".into()))?;
-    let request = Request {
-        operation: operation.clone(),
+    Ok(VectorRequest::Manager(Request {
+        operation,
         volume_id: target.id.clone().into(),
         now: NOW.parse::<Timestamp>().expect("constant"),
+    }))
+}
+
+/// Runs a vector with the faithful policy.
+pub async fn run(vector: &Vector) -> Result<RunOutput, VectorError> {
+    run_with(vector, &Policy::faithful(), 0).await
+}
+
+/// Runs a vector under `policy`; with `repeat > 0` also times the decision
+/// that many times.
+pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result<RunOutput, VectorError> {
+    let invalid = |message: String| VectorError::Invalid { name: vector.name.clone(), message };
+    let request = match request_of(vector)? {
+        VectorRequest::Manager(request) => request,
+        VectorRequest::Api(_, kind) => return api::run_api(vector, kind, repeat).await,
     };
+    let operation = request.operation.clone();
+    let world = build_world(vector)?;
     let backends = world.backends();
     let mut times = Vec::new();
     for _ in 0..repeat {

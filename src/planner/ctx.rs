@@ -50,15 +50,6 @@ impl From<TableError> for Exc {
     }
 }
 
-impl From<ClusterFact> for Need {
-    fn from(f: ClusterFact) -> Self {
-        match f {
-            ClusterFact::Pool { pool } => Need::Pool { pool },
-            ClusterFact::Image { image } => Need::RbdImage { image },
-        }
-    }
-}
-
 /// A saved state of the context, to explore a branch and come back.
 pub(crate) struct Checkpoint<'a> {
     cluster: Option<Cluster>,
@@ -248,27 +239,7 @@ impl<'a> Ctx<'a> {
 
     fn cluster(&mut self) -> Flow<&mut Cluster> {
         if self.cluster.is_none() {
-            let mut c = match self.cluster_info()? {
-                Ok(info) => {
-                    let mut c = Cluster::partial(info.fsid.clone());
-                    c.clone_v2 = info.clone_v2;
-                    c.default_features = info.default_features;
-                    c.semantics = info.semantics;
-                    c
-                }
-                Err(_) => {
-                    let mut c = Cluster::partial(String::new());
-                    c.reachable = false;
-                    c
-                }
-            };
-            for (pool, exists) in &self.facts.pools {
-                c.learn_pool(pool, *exists);
-            }
-            for (spec, info) in &self.facts.rbd_images {
-                c.learn_image(spec, info.clone());
-            }
-            self.cluster = Some(c);
+            self.cluster = Some(self.facts.cluster_view().ok_or_else(|| Stop::Need(vec![Need::Cluster]))?);
         }
         Ok(self.cluster.as_mut().expect("just built"))
     }

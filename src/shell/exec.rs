@@ -49,8 +49,11 @@ pub struct Report {
 }
 
 /// A run that stopped because a step did not do what the plan expected.
-#[derive(Debug, thiserror::Error)]
-#[error("step {step} ({action}) expected {expected:?}, got {}", match actual { Ok(()) => "success".to_string(), Err(e) => e.to_string() })]
+///
+/// Its [`source`](std::error::Error::source) is the backend's error when
+/// the step failed unexpectedly (none when it succeeded where the plan
+/// expected a failure).
+#[derive(Debug)]
 #[non_exhaustive]
 pub struct Diverged {
     /// Index of the step.
@@ -65,6 +68,22 @@ pub struct Diverged {
     pub undone: Vec<Undone>,
     /// Steps that completed but could not be undone (their effects remain).
     pub not_undoable: Vec<usize>,
+}
+
+impl std::fmt::Display for Diverged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let got = if self.actual.is_ok() { "it succeeded" } else { "it failed" };
+        write!(f, "step {} ({}) was expected to {}, but {got}", self.step + 1, self.action, self.expected)
+    }
+}
+
+impl std::error::Error for Diverged {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.actual {
+            Ok(()) => None,
+            Err(e) => Some(e),
+        }
+    }
 }
 
 impl Diverged {
@@ -433,5 +452,21 @@ mod tests {
         let err = execute(&plan(steps, Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
         assert_eq!(err.not_undoable, vec![0]);
         assert!(!err.fully_undone());
+    }
+
+    #[tokio::test]
+    async fn a_divergence_reads_for_people_and_exposes_its_cause_once() {
+        use std::error::Error as _;
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let d = driver(calls, |op| matches!(op, RbdOp::Resize { .. }).then_some(BackendErrorKind::Unavailable));
+        let (images, db) = (MockImageService::new(), quiet_db());
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let err = execute(&plan(cow_steps(), Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
+        let words = err.to_string();
+        assert!(words.starts_with("step 4 (resize volumes/volume-new"), "{words}");
+        assert!(words.ends_with("was expected to succeed, but it failed"), "{words}");
+        let cause = err.source().expect("the backend error");
+        assert!(cause.to_string().contains("unavailable"), "{cause}");
+        assert!(!words.contains("unavailable"), "the cause is not repeated: {words}");
     }
 }
