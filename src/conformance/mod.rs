@@ -49,7 +49,7 @@ pub enum VectorRequest {
     /// A volume-manager operation (create, delete, snapshot).
     Manager(Request),
     /// An API request.
-    Api(ApiRequest, ApiKind),
+    Api(Box<ApiRequest>, ApiKind),
 }
 
 /// The request a vector makes (its `operation`, `request`, `image` and
@@ -72,8 +72,8 @@ pub fn request_of(vector: &Vector) -> Result<VectorRequest, VectorError> {
             image_id: vector.image.as_ref().ok_or_else(|| invalid("image is required".into()))?.id.clone().into(),
         },
         "delete_volume" => Operation::DeleteVolume,
-        "api_create" => return Ok(VectorRequest::Api(api_request_of(vector)?, ApiKind::Create)),
-        "api_extract" => return Ok(VectorRequest::Api(api_request_of(vector)?, ApiKind::ExtractOnly)),
+        "api_create" => return Ok(VectorRequest::Api(Box::new(api_request_of(vector)?), ApiKind::Create)),
+        "api_extract" => return Ok(VectorRequest::Api(Box::new(api_request_of(vector)?), ApiKind::ExtractOnly)),
         other => return Err(invalid(format!("unknown operation {other:?}"))),
     };
     let target = vector.volume.as_ref().ok_or_else(|| invalid("volume is required".into()))?;
