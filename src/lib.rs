@@ -126,6 +126,8 @@ pub mod conformance;
 pub mod error;
 pub mod explain;
 pub mod facts;
+#[cfg(feature = "glance")]
+pub mod glance;
 pub mod glance_store;
 #[cfg(feature = "rbd")]
 pub mod librbd;
