@@ -194,7 +194,7 @@ import sys
 sys.argv = [sys.argv[0], "--config-file", "$DIR/cinder.conf"]
 from cinder.wsgi.api import application  # noqa: E402,F401
 EOF
-    launch cinder-api "$CINDER_API_PORT" --pythonpath "$DIR" cinder_api_wsgi:application
+    launch cinder-api "$CINDER_API_PORT" 4 --pythonpath "$DIR" cinder_api_wsgi:application
     wait_http cinder-api "http://127.0.0.1:$CINDER_API_PORT/"
 
     # ---- glance-api ----
@@ -219,6 +219,9 @@ rbd_store_pool = images"
 debug = ${GLANCE_SH_DEBUG:-False}
 show_multiple_locations = True
 show_image_direct_url = False
+# Hashing a location's data means reading it (attaching cinder:// volumes);
+# the test locations carry no data to hash.
+do_secure_hash = False
 log_file = $DIR/log/glance-api.log
 worker_self_reference_url = http://127.0.0.1:$GLANCE_PORT
 node_staging_uri = file://$DIR/staging
@@ -242,24 +245,28 @@ allowed_ports = [80,443,$GLANCE_PORT]
 lock_path = $DIR/lock
 EOF
     "$VENV/bin/glance-manage" --config-file "$DIR/glance-api.conf" db_sync >"$DIR/log/glance-manage.log" 2>&1
+    sqlite3 "$DIR/glance.sqlite" 'PRAGMA journal_mode=WAL;' >/dev/null
     export OS_GLANCE_CONFIG_DIR="$DIR"
-    launch glance-api "$GLANCE_PORT" glance.wsgi.api:application
+    # One request at a time: concurrent transactions on SQLite deadlock
+    # ("database is locked"); WAL lets readers run beside the one writer
+    # (Glance's own task threads, the tests' direct writes).
+    launch glance-api "$GLANCE_PORT" 1 glance.wsgi.api:application
     wait_http glance-api "http://127.0.0.1:$GLANCE_PORT/versions"
     trap - ERR
     log "ready in $((SECONDS - t0)) s: glance-api on 127.0.0.1:$GLANCE_PORT (stores $stores), cinder-api on 127.0.0.1:$CINDER_API_PORT"
 }
 
-# Starts gunicorn in the background in $DIR, one worker (4 threads), and
-# records its pid; the port must be free (else a stale server would answer
-# for ours).
+# Starts gunicorn in the background in $DIR, one worker with THREADS
+# threads, and records its pid; the port must be free (else a stale server
+# would answer for ours).
 launch() {
-    local name="$1" port="$2"
-    shift 2
+    local name="$1" port="$2" threads="$3"
+    shift 3
     if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
         log "port $port is in use: another $name? (stop it, or set the port variable)"
         return 1
     fi
-    (cd "$DIR" && exec "$VENV/bin/gunicorn" --bind "127.0.0.1:$port" --workers 1 --threads 4 \
+    (cd "$DIR" && exec "$VENV/bin/gunicorn" --bind "127.0.0.1:$port" --workers 1 --threads "$threads" \
         --no-control-socket --timeout 300 --log-level warning "$@" \
         </dev/null >>"$DIR/log/$name.gunicorn.log" 2>&1) &
     echo $! >"$DIR/run/$name.pid"

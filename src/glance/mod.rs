@@ -568,31 +568,45 @@ impl GlanceImageService {
             .await?;
         let deadline = tokio::time::Instant::now() + self.options.location_task_timeout;
         loop {
-            let image = self.show_image(image_id).await?;
-            if image.locations.as_deref().unwrap_or_default().iter().any(|l| l.url.as_deref() == Some(url)) {
-                return Ok(());
-            }
-            if let Ok(Some(tasks)) = self.tasks(&tasks_path).await {
-                let failed = tasks.iter().find(|t| {
+            // Done when Glance's task has finished (it adds the location,
+            // activates the image, then may hash the data); when the tasks
+            // are not shown to this caller, when the location is listed and
+            // the image active.
+            let task = match self.tasks(&tasks_path).await {
+                Ok(Some(tasks)) => tasks.into_iter().find(|t| {
                     t.get("type").and_then(Value::as_str) == Some("location_import")
-                        && t.get("status").and_then(Value::as_str) == Some("failure")
-                        && t.get("id").and_then(Value::as_str).is_some_and(|i| !known.contains(&i.to_owned()))
+                        && t.get("id").and_then(Value::as_str).is_some_and(|i| !known.iter().any(|k| k == i))
+                }),
+                _ => None,
+            };
+            let status = task.as_ref().and_then(|t| t.get("status")).and_then(Value::as_str);
+            if status == Some("failure") {
+                let reason = task
+                    .as_ref()
+                    .and_then(|t| t.get("message"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("the task failed")
+                    .to_owned();
+                return Err(GlanceError::LocationTask {
+                    image_id: image_id.to_string(),
+                    url: url.to_owned(),
+                    reason,
+                    timed_out: false,
                 });
-                if let Some(t) = failed {
-                    let reason = t.get("message").and_then(Value::as_str).unwrap_or("the task failed").to_owned();
-                    return Err(GlanceError::LocationTask {
-                        image_id: image_id.to_string(),
-                        url: url.to_owned(),
-                        reason,
-                        timed_out: false,
-                    });
+            }
+            if task.is_none() || status == Some("success") {
+                let image = self.show_image(image_id).await?;
+                let listed =
+                    image.locations.as_deref().unwrap_or_default().iter().any(|l| l.url.as_deref() == Some(url));
+                if listed && image.status == "active" {
+                    return Ok(());
                 }
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(GlanceError::LocationTask {
                     image_id: image_id.to_string(),
                     url: url.to_owned(),
-                    reason: format!("not visible after {:?}", self.options.location_task_timeout),
+                    reason: format!("not done after {:?}", self.options.location_task_timeout),
                     timed_out: true,
                 });
             }
