@@ -12,10 +12,10 @@
 #   Glance runs in single-store mode, so locations keep the URL and metadata
 #   the client gave (multi-store would add a store id and rewrite cinder://
 #   URLs). SQLite database.
-# * cinder-api runs with auth_strategy = noauth on Cinder's database: the
-#   MariaDB of `.ci/mariadb.sh` when it is running (as in CI), else an SQLite
-#   file made by `cinder-manage db sync`. Glance's cinder store asks it for
-#   each cinder:// volume a location names.
+# * cinder-api runs with auth_strategy = noauth on Cinder's schema (made by
+#   `cinder-manage db sync`): in a database `cinder_glance` on the MariaDB of
+#   `.ci/mariadb.sh` when that runs (as in CI), else in an SQLite file.
+#   Glance's cinder store asks it for each cinder:// volume a location names.
 #
 #   bash .ci/glance.sh install   # venv under target/glance-venv (pip), apt for the rest
 #   bash .ci/glance.sh start     # start both (after mariadb and ceph, when used)
@@ -117,22 +117,38 @@ stop() {
     stop_one cinder-api
 }
 
-# The database cinder-api uses: MariaDB's when .ci/mariadb.sh runs, else SQLite.
+# The database cinder-api uses: when `.ci/mariadb.sh` runs (as in CI), a
+# database `cinder_glance` of its own on that server (the sql tests clone
+# `cinder` for their cases, so the rows the glance tests add for a moment
+# must not be there); else an SQLite file. Either way Cinder's migrations
+# make the schema.
 cinder_db_url() {
     if [ -n "${CINDER_DB_URL:-}" ]; then
         echo "$CINDER_DB_URL"
-    elif [ -x .ci/mariadb.sh ] || [ -f .ci/mariadb.sh ]; then
-        # `env` prints exports; take the SQLAlchemy URL Cinder uses.
-        local url
-        url="$(bash .ci/mariadb.sh env 2>/dev/null | sed -n 's/^export CINDER_FLOW_MYSQL_URL=//p' | tr -d "'\"")"
-        if [ -n "$url" ] && bash .ci/mariadb.sh status >/dev/null 2>&1; then
-            echo "$url"
+        return
+    fi
+    local url=""
+    if [ -f .ci/mariadb.sh ]; then
+        url="$(bash .ci/mariadb.sh env 2>/dev/null | sed -n "s/^export CINDER_DATABASE_URL='\(.*\)'$/\1/p")"
+    fi
+    if [ -n "$url" ]; then
+        # mysql+pymysql://USER:PW@HOST:PORT/cinder?charset=utf8
+        local auth="${url#*://}" rest user pw host port
+        auth="${auth%%@*}"
+        rest="${url#*@}"
+        user="${auth%%:*}"
+        pw="${auth#*:}"
+        host="${rest%%:*}"
+        port="${rest#*:}"
+        port="${port%%/*}"
+        if MYSQL_PWD="$pw" mariadb --no-defaults -h "$host" -P "$port" -u "$user" \
+            -e 'CREATE DATABASE IF NOT EXISTS cinder_glance CHARACTER SET utf8mb4' 2>/dev/null; then
+            echo "$url" | sed 's|/cinder?|/cinder_glance?|; s|/cinder$|/cinder_glance|'
             return
         fi
-        echo "sqlite:///$DIR/cinder.sqlite"
-    else
-        echo "sqlite:///$DIR/cinder.sqlite"
+        log "MariaDB of .ci/mariadb.sh does not answer; cinder-api uses SQLite"
     fi
+    echo "sqlite:///$DIR/cinder.sqlite"
 }
 
 # Waits until URL answers while the process lives.
@@ -184,8 +200,9 @@ lock_path = $DIR/lock
 [coordination]
 backend_url = file://$DIR/cinder
 EOF
-    log "cinder database: ${cinder_db%%://*}"
+    log "cinder database: $(echo "$cinder_db" | sed 's/:[^:@]*@/:***@/')"
     echo "$cinder_db" >"$DIR/cinder-db-url"
+    chmod 600 "$DIR/cinder-db-url" "$DIR/cinder.conf"
     "$VENV/bin/cinder-manage" --config-file "$DIR/cinder.conf" db sync >"$DIR/log/cinder-manage.log" 2>&1
     # cinder's WSGI module parses sys.argv with oslo.config; under gunicorn
     # that is gunicorn's command line, so a two-line entry point sets it.

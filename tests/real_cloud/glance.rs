@@ -765,8 +765,12 @@ impl Loader<'_> {
         for l in locations.iter() {
             let url = l.url.as_deref().unwrap_or_default();
             let scheme = url.split(':').next().unwrap_or("");
-            if scheme == "cinder" {
-                let vol = url.trim_start_matches("cinder://").rsplit('/').next().unwrap_or("");
+            // Back what looks like a volume id or an RBD snapshot; anything
+            // else goes to Glance as it is, for Glance to judge.
+            let vol = url.trim_start_matches("cinder://").rsplit('/').next().unwrap_or("");
+            let id_like =
+                |s: &str| (1..=36).contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if scheme == "cinder" && id_like(vol) {
                 let row = v.db.volumes.iter().find(|r| r.id == vol);
                 let (project, size) = row.map(|r| (r.project_id.clone(), r.size)).unwrap_or(("project-1".into(), 1));
                 match self.cinder.ensure(vol, &project, size) {
@@ -788,7 +792,8 @@ impl Loader<'_> {
                 }
             }
             if let Err(e) = self.glance.add_location(&want.id, l, LocationApi::Legacy).await {
-                result = Err(why("location-refused", format!("Glance refuses location {url}: {e}")));
+                let words = e.source.as_ref().map(|s| s.to_string()).unwrap_or_default();
+                result = Err(why("location-refused", format!("Glance refuses location {url}: {e} ({words})")));
                 break;
             }
         }
@@ -963,6 +968,11 @@ fn vectors_plan_and_run_the_same_with_real_glance() {
             }
             if std::env::var_os("GLANCE_WRITE_LIST").is_some() {
                 write_list(&observed);
+            }
+        }
+        if std::env::var_os("GLANCE_VERBOSE").is_some() {
+            for (name, w) in &observed {
+                eprintln!("  {name}: {} {}", w.code, w.detail);
             }
         }
         let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
