@@ -96,7 +96,8 @@ pub struct GlanceOptions {
     pub retry_interval: Duration,
     /// Where downloads go (`image_conversion_dir`).
     pub conversion_dir: PathBuf,
-    /// Refuse downloads larger than this many bytes (announced or received).
+    /// Refuse downloads larger than this many bytes (announced or
+    /// received), and images whose raw (converted) size is larger.
     pub max_download_bytes: Option<u64>,
     /// `qemu-img` for format detection and conversion; `None`: raw images
     /// only.
@@ -509,7 +510,7 @@ impl GlanceImageService {
             discard(&part).await;
             return Err(GlanceError::Truncated { image_id: image_id.to_string(), received, announced });
         }
-        let result = self.convert(&part, &dir.join(&stem), received, &head).await;
+        let result = self.convert(image_id, &part, &dir.join(&stem), received, &head).await;
         if result.is_err() {
             discard(&part).await;
         }
@@ -521,6 +522,7 @@ impl GlanceImageService {
     /// size and the detected format.
     async fn convert(
         &self,
+        image_id: &ImageId,
         part: &std::path::Path,
         dest: &std::path::Path,
         received: u64,
@@ -545,7 +547,7 @@ impl GlanceImageService {
             return Ok((dest.to_owned(), received, format));
         }
         if let Some(limit) = self.options.max_download_bytes.filter(|&l| virtual_size > l) {
-            return Err(GlanceError::TooLarge { image_id: dest.display().to_string(), size: virtual_size, limit });
+            return Err(GlanceError::TooLarge { image_id: image_id.to_string(), size: virtual_size, limit });
         }
         let converted = download::qemu_img_convert(qemu_img, &format, part, dest).await;
         discard(part).await;
