@@ -68,6 +68,15 @@ struct Env {
     user: String,
 }
 
+/// The tests on the real Glance take turns: the vector test writes Glance's
+/// SQLite database directly, and SQLite refuses a second writer
+/// ("database is locked") instead of waiting for it.
+static REAL_GLANCE: Mutex<()> = Mutex::new(());
+
+fn take_turn() -> std::sync::MutexGuard<'static, ()> {
+    REAL_GLANCE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn env(test: &str) -> Option<Env> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     match (
@@ -233,6 +242,7 @@ impl ImageFixture for GlanceFixture<'_> {
 #[test]
 fn the_glance_service_passes_the_image_suite() {
     let Some(env) = env("the_glance_service_passes_the_image_suite") else { return };
+    let _turn = take_turn();
     runtime().block_on(async {
         let glance = env.service("suite");
         let cinder = CinderRows { db: Sql { url: env.cinder_db.clone() } };
@@ -249,6 +259,7 @@ fn the_glance_service_passes_the_image_suite() {
 #[test]
 fn real_glance_errors_map_to_the_port_kinds() {
     let Some(env) = env("real_glance_errors_map_to_the_port_kinds") else { return };
+    let _turn = take_turn();
     runtime().block_on(async {
         use BackendErrorKind::*;
         let glance = env.service("errors");
@@ -896,6 +907,7 @@ fn plans_download(plan: &Plan) -> bool {
 #[test]
 fn vectors_plan_and_run_the_same_with_real_glance() {
     let Some(env) = env("vectors_plan_and_run_the_same_with_real_glance") else { return };
+    let _turn = take_turn();
     let ceph_conf = std::env::var_os("CEPH_CONF").filter(|c| !c.is_empty()).map(PathBuf::from);
     if ceph_conf.is_none() {
         eprintln!("vectors_plan_and_run_the_same_with_real_glance: skipped: CEPH_CONF is unset (rbd:// locations need Glance's rbd store on the CI cluster)");
