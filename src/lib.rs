@@ -85,6 +85,14 @@
 //!     async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage> {
 //!         Err(BackendError::new(BackendErrorKind::NotSupported, format!("download {image_id}")))
 //!     }
+//!
+//!     async fn add_location(&self, image_id: &ImageId, _: &LocationEntry, _: LocationApi) -> BackendResult<()> {
+//!         Err(BackendError::new(BackendErrorKind::NotSupported, format!("add a location to {image_id}")))
+//!     }
+//!
+//!     async fn remove_location(&self, image_id: &ImageId, _: &str) -> BackendResult<()> {
+//!         Err(BackendError::new(BackendErrorKind::NotSupported, format!("remove a location of {image_id}")))
+//!     }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -104,6 +112,7 @@
 //! |---|---|
 //! | `testing` | the testing kit: proptest strategies for whole situations, the port conformance suites |
 //! | `rbd` | `librbd::RbdDriver`, the [`Driver`] on a real Ceph cluster (needs the librbd-dev, librados-dev and libclang-dev packages at build time) |
+//! | `glance` | `glance::GlanceImageService`, the [`ImageService`] on Glance's v2 HTTP API (reqwest with rustls, tokio) |
 //!
 //! ## Layers
 //!
@@ -126,6 +135,8 @@ pub mod conformance;
 pub mod error;
 pub mod explain;
 pub mod facts;
+#[cfg(feature = "glance")]
+pub mod glance;
 pub mod glance_store;
 #[cfg(feature = "rbd")]
 pub mod librbd;
@@ -160,8 +171,8 @@ pub mod prelude {
     pub use crate::error::{BackendError, BackendErrorKind};
     pub use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo, ProjectUsage};
     pub use crate::model::{
-        Bytes, CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
-        VolumeType,
+        Bytes, CacheEntry, Image, ImageId, LocationApi, LocationEntry, ProjectId, Service, Snapshot, SnapshotId,
+        Volume, VolumeId, VolumeType,
     };
     pub use crate::plan::DbWrite;
     pub use crate::ports::{BackendResult, DownloadedImage, Driver, ImageService, VolumeDb};

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use crate::error::BackendError;
 use crate::facts::{CacheLocation, Capabilities, ClusterInfo, HostInfo, ProjectUsage};
 use crate::model::{
-    Bytes, CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
-    VolumeType,
+    Bytes, CacheEntry, Image, ImageId, LocationApi, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume,
+    VolumeId, VolumeType,
 };
 use crate::plan::DbWrite;
 use crate::rbd::{ImageInfo, ImageSpec, RbdOp};
@@ -88,6 +88,35 @@ pub trait ImageService: Send + Sync + std::fmt::Debug {
     /// Downloads the image and converts it to raw in the conversion
     /// directory.
     async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage>;
+
+    /// Adds a location to an image (what `GlanceImageService.add_location`
+    /// asks Glance for), through one of Glance's two location APIs:
+    ///
+    /// * [`LocationApi::New`]: `POST /v2/images/{id}/locations` (Glance ≥
+    ///   2024.2, API 2.17). Glance takes it only while the image is `queued`
+    ///   (`Busy` after, HTTP 409), needs the `service` role for non-http
+    ///   URLs, and takes no location metadata (`Rejected` when some is
+    ///   given). The image becomes `active`. Glance adds the location
+    ///   asynchronously; this returns once it is visible. `NotSupported`
+    ///   when Glance lacks the API.
+    /// * [`LocationApi::Legacy`]: the JSON-patch `add` at the end of
+    ///   `/locations` (needs `show_multiple_locations`); the image must be
+    ///   `active` or `queued` (`Busy` otherwise); a queued image becomes
+    ///   `active`.
+    ///
+    /// Either way a URL the image already has is `Rejected`, and so is one
+    /// that no store Glance has enabled accepts (Glance checks that the
+    /// location exists: a `cinder://` volume through Cinder's API, an
+    /// `rbd://` snapshot on its cluster). Cinder tries the new API and falls
+    /// back to the legacy one only on `NotSupported`; callers choose.
+    async fn add_location(&self, image_id: &ImageId, location: &LocationEntry, api: LocationApi) -> BackendResult<()>;
+
+    /// Removes the location with this URL (the legacy JSON-patch `remove`,
+    /// as glanceclient's `delete_locations` does it): `NotFound` when the
+    /// image has no such location; `PermissionDenied` for the image's last
+    /// location (Glance refuses to remove it) and for callers without the
+    /// admin role; `Busy` unless the image is `active`.
+    async fn remove_location(&self, image_id: &ImageId, url: &str) -> BackendResult<()>;
 }
 
 /// Cinder's database.

@@ -51,6 +51,8 @@ pub enum OptionKind {
     OptStr,
     /// `ListOpt`
     List,
+    /// `IntOpt` without a default (may be unset)
+    OptInt,
 }
 
 /// A value given for an option.
@@ -202,24 +204,28 @@ macro_rules! options {
     (@ty Str) => { String };
     (@ty OptStr) => { Option<String> };
     (@ty List) => { Vec<String> };
+    (@ty OptInt) => { Option<i64> };
 
     (@conv Bool, $e:expr) => { $e };
     (@conv Int, $e:expr) => { $e };
     (@conv Str, $e:expr) => { String::from($e) };
     (@conv OptStr, $e:expr) => { $e.map(String::from) };
     (@conv List, $e:expr) => { $e.iter().map(|s: &&str| s.to_string()).collect() };
+    (@conv OptInt, $e:expr) => { $e };
 
     (@take Bool, $n:expr, $v:expr) => { match $v { OptionValue::Bool(b) => Ok(b), other => Err(wrong($n, OptionKind::Bool, &other)) } };
     (@take Int, $n:expr, $v:expr) => { match $v { OptionValue::Int(i) => Ok(i), other => Err(wrong($n, OptionKind::Int, &other)) } };
     (@take Str, $n:expr, $v:expr) => { match $v { OptionValue::Str(s) => Ok(s), other => Err(wrong($n, OptionKind::Str, &other)) } };
     (@take OptStr, $n:expr, $v:expr) => { match $v { OptionValue::Str(s) => Ok(Some(s)), OptionValue::Null => Ok(None), other => Err(wrong($n, OptionKind::OptStr, &other)) } };
     (@take List, $n:expr, $v:expr) => { match $v { OptionValue::List(l) => Ok(l), OptionValue::Str(s) => Ok(split_list(&s)), other => Err(wrong($n, OptionKind::List, &other)) } };
+    (@take OptInt, $n:expr, $v:expr) => { match $v { OptionValue::Int(i) => Ok(Some(i)), OptionValue::Null => Ok(None), other => Err(wrong($n, OptionKind::OptInt, &other)) } };
 
     (@give Bool, $e:expr) => { OptionValue::Bool($e) };
     (@give Int, $e:expr) => { OptionValue::Int($e) };
     (@give Str, $e:expr) => { OptionValue::Str($e.clone()) };
     (@give OptStr, $e:expr) => { $e.clone().map(OptionValue::Str).unwrap_or(OptionValue::Null) };
     (@give List, $e:expr) => { OptionValue::List($e.clone()) };
+    (@give OptInt, $e:expr) => { $e.map(OptionValue::Int).unwrap_or(OptionValue::Null) };
 }
 
 const NO_STRS: [&str; 0] = [];
@@ -247,6 +253,9 @@ options! {
         state_path: Str = "/var/lib/cinder", "common/config.py:40 — base of the conversion directory";
         enabled_backends: List = NO_STRS, "common/config.py — backend sections the volume service runs";
         default_volume_backend_name: OptStr = None::<&str>, "cinder.conf — not used by the flows; accepted for completeness";
+        glance_api_servers: List = NO_STRS, "common/config.py:165 — Glance endpoints (`[http[s]://]host:port`); empty: from the service catalog";
+        glance_num_retries: Int = 3, "common/config.py:170 — retries of a Glance call after a connection error, a timeout or HTTP 503 (min 0)";
+        glance_request_timeout: OptInt = None::<i64>, "common/config.py:195 — seconds per Glance HTTP request; unset: glanceclient's default (600 s)";
     }
     backend {
         volume_backend_name: OptStr = None::<&str>, "volume/driver.py — name reported to the scheduler";
@@ -328,6 +337,7 @@ impl Config {
             OptionKind::Int => OptionValue::Int(trimmed.parse().map_err(|_| bad())?),
             OptionKind::Str | OptionKind::OptStr => OptionValue::Str(text.to_owned()),
             OptionKind::List => OptionValue::List(split_list(text)),
+            OptionKind::OptInt => OptionValue::Int(trimmed.parse().map_err(|_| bad())?),
         };
         self.set(name, value)
     }
@@ -353,6 +363,11 @@ impl Config {
             }
             "rbd_concurrent_flatten_operations" if b.rbd_concurrent_flatten_operations < 0 => {
                 Err("must be >= 0".into())
+            }
+            "glance_num_retries" if self.glance_num_retries < 0 => Err("must be >= 0".into()),
+            // oslo.config has no bound; a request cannot take no time.
+            "glance_request_timeout" if self.glance_request_timeout.is_some_and(|t| t <= 0) => {
+                Err("must be a positive number of seconds".into())
             }
             // Not limited upstream, but log2 of a non-positive chunk size
             // raises in the driver; refuse it up front.
@@ -405,6 +420,9 @@ mod tests {
         assert!(c.cloned_volume_same_az);
         assert_eq!(c.verify_glance_signatures, "enabled");
         assert!(c.internal_tenant().is_none());
+        assert_eq!(c.glance_num_retries, 3);
+        assert_eq!(c.glance_request_timeout, None);
+        assert!(c.glance_api_servers.is_empty());
         c.validate().unwrap();
     }
 
@@ -435,6 +453,12 @@ mod tests {
         assert_eq!(c.allowed_direct_url_schemes, ["cinder", "file"]);
         assert!(c.set_from_str("rbd_max_clone_depth", "five").is_err());
         assert!(c.set_from_str("image_volume_cache_enabled", "perhaps").is_err());
+        c.set_from_str("glance_request_timeout", "30").unwrap();
+        assert_eq!(c.glance_request_timeout, Some(30));
+        assert!(c.set_from_str("glance_request_timeout", "0").is_err());
+        assert!(c.set_from_str("glance_num_retries", "-1").is_err());
+        c.set("glance_request_timeout", OptionValue::Null).unwrap();
+        assert_eq!(c.glance_request_timeout, None);
     }
 
     #[test]

@@ -15,7 +15,10 @@ use super::{FaultInjector, Journal, JournalEntry};
 ///
 /// With [`LocationApi::New`] the location API returns the image's
 /// `locations`; with [`LocationApi::Legacy`] it answers "not implemented"
-/// (HTTP 501) and only the GET is available. A download "produces" a raw
+/// (HTTP 501) and only the GET is available; adding a location through the
+/// new API is then `NotSupported` too. Locations are added and removed with
+/// Glance's rules (see [`ImageService::add_location`]), without checking
+/// that a URL points at anything. A download "produces" a raw
 /// file of the image's virtual size (or its size when Glance does not know
 /// the virtual size), in the image's disk format.
 #[derive(Debug)]
@@ -76,6 +79,32 @@ impl MemoryImageService {
             .insert(image.id.clone(), Stored { image, locations });
     }
 
+    /// Changes an image's location list under the lock: `change` gets the
+    /// image and its current list and returns the new list and status, or
+    /// the error; the image keeps its other fields.
+    fn edit_locations(
+        &self,
+        id: &ImageId,
+        operation: impl Fn() -> String,
+        change: impl FnOnce(&Image, &[LocationEntry]) -> Result<(Vec<LocationEntry>, String), BackendError>,
+    ) -> BackendResult<()> {
+        if let Some(kind) = self.faults.tick() {
+            return Err(BackendError::new(kind, operation()));
+        }
+        let mut images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
+        let stored = images.get_mut(id).ok_or_else(|| BackendError::new(BackendErrorKind::NotFound, operation()))?;
+        let (list, status) = change(&stored.image, &stored.locations)?;
+        let locations: Arc<[LocationEntry]> = list.into();
+        let mut image = (*stored.image).clone();
+        image.status = status;
+        // The legacy GET shows the same list (when it shows one).
+        if image.locations.is_some() {
+            image.locations = Some(locations.clone());
+        }
+        *stored = Stored { image: Arc::new(image), locations };
+        Ok(())
+    }
+
     fn get<T>(&self, id: &ImageId, f: impl FnOnce(&Stored) -> T) -> BackendResult<T> {
         self.images
             .lock()
@@ -123,6 +152,61 @@ impl ImageService for MemoryImageService {
             path: None,
             size: image.virtual_size.or(image.size).unwrap_or(Bytes(0)),
             detected_format: image.disk_format().to_owned(),
+        })
+    }
+
+    async fn add_location(&self, image_id: &ImageId, location: &LocationEntry, api: LocationApi) -> BackendResult<()> {
+        let shown = location.url.as_deref().unwrap_or("<no URL>");
+        let operation = || format!("add location {shown} to image {image_id}");
+        // Refused up front, as Glance's request validation does.
+        let Some(url) = location.url.as_deref() else {
+            return Err(BackendError::new(BackendErrorKind::Rejected, operation()).with_detail("no URL"));
+        };
+        if api == LocationApi::New && !location.metadata.is_empty() {
+            return Err(BackendError::new(BackendErrorKind::Rejected, operation())
+                .with_detail("the new location API takes no metadata"));
+        }
+        if api == LocationApi::New && self.location_api == LocationApi::Legacy {
+            return Err(BackendError::new(BackendErrorKind::NotSupported, operation()));
+        }
+        self.edit_locations(image_id, operation, |image, current| {
+            let allowed = match api {
+                LocationApi::New => image.status == "queued",
+                LocationApi::Legacy => matches!(image.status.as_str(), "queued" | "active"),
+            };
+            if !allowed {
+                return Err(BackendError::new(BackendErrorKind::Busy, operation())
+                    .with_detail(format!("image is {}", image.status)));
+            }
+            if current.iter().any(|l| l.url.as_deref() == Some(url)) {
+                return Err(
+                    BackendError::new(BackendErrorKind::Rejected, operation()).with_detail("duplicate location")
+                );
+            }
+            let mut list = current.to_vec();
+            list.push(location.clone());
+            Ok((list, "active".to_owned()))
+        })
+    }
+
+    async fn remove_location(&self, image_id: &ImageId, url: &str) -> BackendResult<()> {
+        let operation = || format!("remove location {url} from image {image_id}");
+        self.edit_locations(image_id, operation, |image, current| {
+            let at = current
+                .iter()
+                .position(|l| l.url.as_deref() == Some(url))
+                .ok_or_else(|| BackendError::new(BackendErrorKind::NotFound, operation()))?;
+            if image.status != "active" {
+                return Err(BackendError::new(BackendErrorKind::Busy, operation())
+                    .with_detail(format!("image is {}", image.status)));
+            }
+            if current.len() == 1 {
+                return Err(BackendError::new(BackendErrorKind::PermissionDenied, operation())
+                    .with_detail("cannot remove the last location"));
+            }
+            let mut list = current.to_vec();
+            list.remove(at);
+            Ok((list, image.status.clone()))
         })
     }
 }

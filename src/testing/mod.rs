@@ -1,7 +1,8 @@
 //! A testing kit (cargo feature `testing`): proptest strategies for the
 //! crate's types and whole situations ([`strategies`]), and a conformance
 //! suite for [`Driver`](crate::ports::Driver) implementations
-//! ([`driver_suite`]).
+//! ([`driver_suite`]) and one for [`ImageService`](crate::ports::ImageService)
+//! implementations ([`image_suite`]).
 //!
 //! A driver author runs the suite against a throwaway pool:
 //!
@@ -23,4 +24,5 @@
 //! versions.
 
 pub mod driver_suite;
+pub mod image_suite;
 pub mod strategies;

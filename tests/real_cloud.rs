@@ -1,0 +1,9 @@
+//! Tests against the real servers `.ci/run` starts (`.ci/mariadb.sh`,
+//! `.ci/ceph.sh`, `.ci/glance.sh`), one module per backend, each behind its
+//! cargo feature. Every test reads its servers from environment variables
+//! (`bash .ci/glance.sh env` prints Glance's) and says it skips, and passes,
+//! when they are unset.
+
+#[cfg(feature = "glance")]
+#[path = "real_cloud/glance.rs"]
+mod glance;
