@@ -57,5 +57,15 @@ pub async fn api_request_from(
     config: &Config,
     facts: Facts,
 ) -> Result<(ApiResult, Facts), GatherError> {
-    drive(backends, ApiPlanner::borrowing(request, kind, config)?.with_facts(facts)).await
+    let (result, facts) = drive(backends, ApiPlanner::borrowing(request, kind, config)?.with_facts(facts)).await?;
+    tracing::info!(
+        project_id = %request.project_id,
+        outcome = %result.error().map_or("accepted", |e| e.name()),
+        zones = ?result.extracted().map(|e| &e.availability_zones),
+        "api request decided"
+    );
+    for d in &result.trace {
+        tracing::debug!(stage = %d.stage, rule = %d.rule, "{}", d.verdict);
+    }
+    Ok((result, facts))
 }

@@ -1,6 +1,10 @@
 //! Executing a plan through the ports, and undoing it when the world does
 //! not behave as the plan expected.
 
+use std::time::Instant;
+
+use tracing::Instrument as _;
+
 use crate::error::{BackendError, BackendErrorKind};
 use crate::model::VolumeStatus;
 use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
@@ -103,16 +107,41 @@ impl Diverged {
 /// performed (a snapshot created and later removed by the plan needs no
 /// removal), and the divergence is reported with what was undone.
 pub async fn execute(plan: &Plan, backends: Backends<'_>, options: &ExecOptions) -> Result<Report, Box<Diverged>> {
+    let span = tracing::info_span!(
+        "execute",
+        operation = plan.operation.name(),
+        volume_id = %plan.volume_id,
+        steps = plan.steps.len()
+    );
+    execute_steps(plan, backends, options).instrument(span).await
+}
+
+async fn execute_steps(plan: &Plan, backends: Backends<'_>, options: &ExecOptions) -> Result<Report, Box<Diverged>> {
     let mut download: Option<DownloadedImage> = None;
     for (i, step) in plan.steps.iter().enumerate() {
+        let started = Instant::now();
         let actual = run(&step.action, backends, &mut download).await;
+        let elapsed_us = started.elapsed().as_micros() as u64;
         let matches = match (&actual, step.expect) {
             (Ok(()), Expect::Ok) => true,
             (Err(e), Expect::Fail(k)) => e.kind == k,
             _ => false,
         };
-        if !matches {
+        if matches {
+            tracing::debug!(step = i + 1, action = %step.action, expected = %step.expect, elapsed_us, "step");
+        } else {
+            tracing::warn!(
+                step = i + 1,
+                action = %step.action,
+                expected = %step.expect,
+                error = actual.as_ref().err().map(tracing::field::display),
+                elapsed_us,
+                "step diverged from the plan; undoing"
+            );
             let (undone, not_undoable) = undo(plan, i, backends, &mut download).await;
+            for j in &not_undoable {
+                tracing::error!(step = j + 1, action = %plan.steps[*j].action, "cannot be undone: its effect remains");
+            }
             if options.mark_error_on_failure {
                 mark_error(plan, backends).await;
             }
@@ -126,6 +155,7 @@ pub async fn execute(plan: &Plan, backends: Backends<'_>, options: &ExecOptions)
             }));
         }
     }
+    tracing::info!(outcome = %plan.outcome.error().map_or("success", |e| e.name()), "plan executed");
     Ok(Report { steps_run: plan.steps.len(), outcome: plan.outcome.clone() })
 }
 
@@ -182,6 +212,12 @@ async fn undo(
                 }
             }
             let result = run(action, b, download).await;
+            match &result {
+                Ok(()) => tracing::info!(step = j + 1, undo = %action, "undo"),
+                Err(e) => {
+                    tracing::error!(step = j + 1, undo = %action, error = %e, "undo failed: its step's effect remains")
+                }
+            }
             undone.push(Undone { step: j, action: action.clone(), result });
         }
     }
@@ -228,7 +264,10 @@ async fn mark_error(plan: &Plan, b: Backends<'_>) {
         },
     };
     // Best effort, as upstream's revert: the row may be gone.
-    let _ = b.db.write(&write).await;
+    match b.db.write(&write).await {
+        Ok(()) => tracing::info!(write = %write, "marked error"),
+        Err(e) => tracing::warn!(write = %write, error = %e, "could not mark the failure"),
+    }
 }
 
 /// The error class a report's outcome ends with, if any.

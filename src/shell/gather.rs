@@ -1,5 +1,7 @@
 //! Gathering facts through the ports until the planner can decide.
 
+use tracing::Instrument as _;
+
 use crate::config::Config;
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Fact, Facts, Need};
@@ -69,7 +71,39 @@ pub async fn plan_from(
     policy: &Policy,
     facts: Facts,
 ) -> Result<(Plan, Facts), GatherError> {
-    drive(backends, Planner::borrowing(request, config, policy)?.with_facts(facts)).await
+    let (plan, facts) = drive(backends, Planner::borrowing(request, config, policy)?.with_facts(facts)).await?;
+    log_plan(&plan);
+    Ok((plan, facts))
+}
+
+/// The decision in the log: one line at INFO, the planning stages at DEBUG,
+/// every decision of the trace at TRACE.
+fn log_plan(plan: &Plan) {
+    tracing::info!(
+        operation = plan.operation.name(),
+        volume_id = %plan.volume_id,
+        path = plan.path.map(|p| p.name()),
+        outcome = %plan.outcome.error().map_or("success", |e| e.name()),
+        steps = plan.steps.len(),
+        "planned"
+    );
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    // Stages in the order first reached, with how many decisions each made.
+    let mut stages: Vec<(crate::explain::Stage, usize)> = Vec::new();
+    for d in &plan.trace {
+        match stages.iter_mut().find(|(s, _)| *s == d.stage) {
+            Some((_, n)) => *n += 1,
+            None => stages.push((d.stage, 1)),
+        }
+    }
+    for (stage, decisions) in stages {
+        tracing::debug!(stage = %stage, decisions, "planning stage");
+    }
+    for d in plan.explained() {
+        tracing::trace!(stage = %d.decision().stage, "{d}");
+    }
 }
 
 /// The one drive loop: asks the planner, fetches what it needs through the
@@ -80,17 +114,30 @@ pub async fn plan_from(
 /// A planner that asks the same thing twice in a row is not making
 /// progress (a port answering another question than asked):
 /// [`GatherError::NoProgress`].
-pub async fn drive<D: Decide>(backends: Backends<'_>, mut planner: D) -> Result<(D::Decision, Facts), GatherError> {
+pub async fn drive<D: Decide>(backends: Backends<'_>, planner: D) -> Result<(D::Decision, Facts), GatherError> {
+    let span = tracing::debug_span!("gather", decision = std::any::type_name::<D::Decision>());
+    drive_rounds(backends, planner).instrument(span).await
+}
+
+async fn drive_rounds<D: Decide>(backends: Backends<'_>, mut planner: D) -> Result<(D::Decision, Facts), GatherError> {
     let mut last: Vec<Need> = Vec::new();
     for round in 0..MAX_ROUNDS {
         match planner.decide()? {
-            Planning::Done(decision) => return Ok((*decision, planner.into_facts())),
+            Planning::Done(decision) => {
+                tracing::debug!(rounds = round, "decided");
+                return Ok((*decision, planner.into_facts()));
+            }
             Planning::NeedFacts(needs) => {
                 if needs == last {
+                    tracing::warn!(round, needs = %words(&needs), "the planner asked the same again: no progress");
                     return Err(GatherError::NoProgress { rounds: round, needs });
                 }
+                tracing::debug!(round, needs = needs.len(), first = %needs[0], "gather round");
                 for need in &needs {
-                    let facts = fetch(backends, need, planner.facts()).await?;
+                    tracing::trace!(need = %need, "fetch");
+                    let facts = fetch(backends, need, planner.facts()).await.inspect_err(|e| {
+                        tracing::warn!(need = %need, error = %e, "a port failed while gathering");
+                    })?;
                     planner.learn_all(facts);
                 }
                 last = needs;
