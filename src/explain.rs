@@ -3,58 +3,54 @@
 //! match on ([`Decision`], [`Reason`], ...) and words an operator can read
 //! ([`render_plan`]).
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use crate::plan::{Expect, Outcome, Plan, Source};
 
+pub use crate::escape::Escaped;
 pub use crate::trace::{Decision, Formats, HostMismatch, OwnerMismatch, Reason, Stage, StaleEntry, Subject, Verdict};
 
 /// Renders a plan for an operator: what will happen, how it ends, and every
 /// decision with its reason.
+///
+/// One line per fact, step and decision: the user data the lines show
+/// (URLs, names, ids, messages) is escaped (see [`Escaped`]), so no value
+/// can start a line of its own or send a terminal sequence.
 pub fn render_plan(plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Plan for {} of volume {}", plan.operation.name(), plan.volume_id);
-    match (&plan.path, &plan.source) {
-        (Some(p), Some(s)) => {
-            let _ = writeln!(out, "  path:    {p}");
-            let _ = writeln!(out, "  source:  {}", source_words(s));
-        }
-        (Some(p), None) => {
-            let _ = writeln!(out, "  path:    {p}");
-        }
-        (None, Some(s)) => {
-            let _ = writeln!(out, "  source:  {}", source_words(s));
-        }
-        (None, None) => {}
+    let mut line = |args: fmt::Arguments<'_>| {
+        // Everything but the line's end goes through the escaper.
+        let _ = crate::escape::Escaper::new(&mut out).write_fmt(args);
+        out.push('\n');
+    };
+    line(format_args!("Plan for {} of volume {}", plan.operation.name(), plan.volume_id));
+    if let Some(p) = &plan.path {
+        line(format_args!("  path:    {p}"));
+    }
+    if let Some(s) = &plan.source {
+        line(format_args!("  source:  {}", source_words(s)));
     }
     match &plan.outcome {
-        Outcome::Success => {
-            let _ = writeln!(out, "  outcome: succeeds");
-        }
-        Outcome::Failure { error, message } => {
-            let _ = writeln!(out, "  outcome: fails with {error}: {message}");
-        }
+        Outcome::Success => line(format_args!("  outcome: succeeds")),
+        Outcome::Failure { error, message } => line(format_args!("  outcome: fails with {error}: {message}")),
     }
     if plan.steps.is_empty() {
-        let _ = writeln!(out, "Steps: none");
+        line(format_args!("Steps: none"));
     } else {
-        let _ = writeln!(out, "Steps:");
+        line(format_args!("Steps:"));
         for (i, s) in plan.steps.iter().enumerate() {
             match s.expect {
-                Expect::Ok => {
-                    let _ = writeln!(out, "  {:>2}. {}", i + 1, s.action);
-                }
+                Expect::Ok => line(format_args!("  {:>2}. {}", i + 1, s.action)),
                 Expect::Fail(k) => {
-                    let _ =
-                        writeln!(out, "  {:>2}. {}  -- expected to fail ({k}), as upstream handles", i + 1, s.action);
+                    line(format_args!("  {:>2}. {}  -- expected to fail ({k}), as upstream handles", i + 1, s.action))
                 }
             }
         }
     }
     if !plan.trace.is_empty() {
-        let _ = writeln!(out, "Why:");
+        line(format_args!("Why:"));
         for d in plan.explained() {
-            let _ = writeln!(out, "  - {d}");
+            line(format_args!("  - {d}"));
         }
     }
     out

@@ -49,6 +49,7 @@ impl ImageSpec {
 
 impl fmt::Display for ImageSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "{}/{}", self.pool, self.name)
     }
 }
@@ -79,6 +80,7 @@ impl SnapSpec {
 
 impl fmt::Display for SnapSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "{}/{}@{}", self.pool, self.image, self.snap)
     }
 }
@@ -312,6 +314,7 @@ impl RbdOp {
 
 impl fmt::Display for RbdOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Create { image, size, .. } => write!(f, "create {image} ({size})"),
             Self::Clone { parent, child, .. } => write!(f, "clone {parent} -> {child}"),
