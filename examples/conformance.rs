@@ -4,23 +4,31 @@
 //! cargo run --release --example conformance -- [--check] [--repeat K] PATH...
 //! ```
 //!
-//! PATH is a vector file or a directory of vectors in the shared format.
-//! Without `--check` it prints one result object per vector (JSON Lines).
-//! With `--check` it compares each result with `NAME.expected.json`, prints
-//! each mismatch as a diff, ends with `N passed, N failed` and exits non-zero
-//! if any failed. `--repeat K` also times the decision K times per vector and
+//! PATH is a vector file or a directory of vectors in the format of
+//! docs/FORMAT.md. Without `--check` it prints one result object per vector
+//! (JSON Lines). With `--check` it compares each result with
+//! `NAME.expected.json` (read from the vector's own directory only), prints
+//! each mismatch as a diff, ends with `N passed, N failed` and exits 1 if
+//! any failed. `--repeat K` also times the decision K times per vector and
 //! adds `median_us` to each result.
+//!
+//! A vector that cannot be used (not JSON, an unknown field, a duplicate
+//! id or name, a row naming a missing row, an option Cinder does not
+//! have, ...) makes the run exit 1 in both modes: without `--check` the
+//! reason goes to standard error (or, for a vector that decoded, into its
+//! result object as `"outcome": "error"`), so standard output stays JSON
+//! Lines. Bad arguments exit 2. Everything printed from a vector is
+//! escaped (no raw control characters).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cinder_flow::conformance::{self, compare, expected_for, read_file, vector_files};
+use cinder_flow::explain::Escaped;
 use cinder_flow::planner::Policy;
 
-fn usage() -> ExitCode {
-    eprintln!("usage: conformance [--check] [--repeat K] PATH...");
-    ExitCode::from(2)
-}
+const USAGE: &str = "usage: conformance [--check] [--repeat K] PATH...";
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -33,21 +41,31 @@ async fn main() -> ExitCode {
             "--check" => check = true,
             "--repeat" => match args.next().and_then(|k| k.parse().ok()) {
                 Some(k) => repeat = k,
-                None => return usage(),
+                None => {
+                    eprintln!("--repeat needs a number\n{USAGE}");
+                    return ExitCode::from(2);
+                }
             },
-            "-h" | "--help" => return usage(),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
             _ => paths.push(PathBuf::from(a)),
         }
     }
     if paths.is_empty() {
-        return usage();
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
     }
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut unusable) = (0usize, 0usize, 0usize);
+    // Expected results are found by name: two vectors of one name would
+    // share one.
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in paths {
         let files = match vector_files(&path) {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", Escaped(e));
                 return ExitCode::from(2);
             }
         };
@@ -55,25 +73,39 @@ async fn main() -> ExitCode {
             let vectors = match read_file(&file) {
                 Ok(v) => v,
                 Err(e) => {
-                    println!("FAIL {}: {e}", file.display());
-                    failed += 1;
+                    unusable += 1;
+                    if check {
+                        println!("FAIL {}", Escaped(&e));
+                    } else {
+                        eprintln!("cannot use {}", Escaped(&e));
+                    }
                     continue;
                 }
             };
             for vector in vectors {
+                if let Some(other) = names.insert(vector.name.clone(), file.clone()) {
+                    unusable += 1;
+                    let message = format!("{}: also named in {}", vector.name, other.display());
+                    if check {
+                        println!("FAIL {}", Escaped(message));
+                    } else {
+                        eprintln!("cannot use {}", Escaped(message));
+                    }
+                    continue;
+                }
                 let out = conformance::run_with(&vector, &Policy::faithful(), repeat).await;
                 let result = match out {
                     Ok(o) => o.result,
                     Err(e) => {
+                        unusable += 1;
                         if check {
-                            println!("FAIL {}: {e}", vector.name);
+                            println!("FAIL {}: {}", Escaped(&vector.name), Escaped(&e));
                         } else {
                             println!(
                                 "{}",
                                 serde_json::json!({"name": vector.name, "operation": vector.operation, "outcome": "error", "error": e.to_string()})
                             );
                         }
-                        failed += 1;
                         continue;
                     }
                 };
@@ -89,18 +121,18 @@ async fn main() -> ExitCode {
                             passed += 1;
                         } else {
                             failed += 1;
-                            println!("FAIL {}", vector.name);
+                            println!("FAIL {}", Escaped(&vector.name));
                             for d in diffs {
-                                println!("{d}");
+                                println!("{}", Escaped(d));
                             }
                         }
                     }
                     Ok(None) => {
-                        println!("FAIL {}: no expected result", vector.name);
+                        println!("FAIL {}: no expected result", Escaped(&vector.name));
                         failed += 1;
                     }
                     Err(e) => {
-                        println!("FAIL {}: {e}", vector.name);
+                        println!("FAIL {}: {}", Escaped(&vector.name), Escaped(&e));
                         failed += 1;
                     }
                 }
@@ -108,10 +140,10 @@ async fn main() -> ExitCode {
         }
     }
     if check {
-        println!("{passed} passed, {failed} failed");
-        if failed > 0 {
-            return ExitCode::FAILURE;
-        }
+        println!("{passed} passed, {} failed", failed + unusable);
+    }
+    if unusable > 0 || (check && failed > 0) {
+        return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
 }
