@@ -125,6 +125,12 @@ mod tests {
     }
 
     proptest! {
+        // CI raises the case count with CINDER_FLOW_CASES.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(256),
+            ..ProptestConfig::default()
+        })]
+
         #[test]
         fn escaped_text_has_no_character_that_needs_escaping(s in any::<String>()) {
             let once = Escaped(&s).to_string();

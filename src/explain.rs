@@ -65,3 +65,106 @@ fn source_words(s: &Source) -> String {
         Source::Snapshot { snapshot_id } => format!("snapshot {snapshot_id}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::error::BackendErrorKind;
+    use crate::model::{Bytes, LocationEntry};
+    use crate::plan::{Action, DbWrite, DownloadExpectation, ErrorClass, Operation, Step};
+    use crate::rbd::{ImageSpec, RbdOp};
+
+    /// A plan whose every user-supplied string is one of `s`.
+    fn plan_of(s: &[String]) -> Plan {
+        let at = |i: usize| s[i % s.len()].clone();
+        let step = |action| Step { action, expect: Expect::Ok, undo: Vec::new(), undoable: true };
+        let decision = |subject, verdict| Decision { stage: Stage::DriverClone, subject, verdict };
+        Plan {
+            operation: Operation::CreateFromImage { image_id: at(0).into() },
+            volume_id: at(1).into(),
+            path: None,
+            source: Some(Source::RbdLocation { url: at(2), pool: at(3), image: at(4), snap: at(5) }),
+            steps: vec![
+                step(Action::Rbd {
+                    op: RbdOp::Create {
+                        image: ImageSpec::new(at(6), at(7)),
+                        size: Bytes(1 << 30),
+                        order: 22,
+                        features: 1,
+                    },
+                }),
+                step(Action::DownloadImage {
+                    image_id: at(8).into(),
+                    expect: DownloadExpectation { size: Bytes(5), disk_format: at(9) },
+                }),
+                step(Action::Db {
+                    write: DbWrite::SetGlanceMetadata {
+                        volume_id: at(10).into(),
+                        metadata: BTreeMap::from([(at(11), at(12))]),
+                    },
+                }),
+                step(Action::Db {
+                    write: DbWrite::UpdateSnapshot { snapshot_id: at(13).into(), status: at(14), previous: at(15) },
+                }),
+            ],
+            outcome: Outcome::Failure { error: ErrorClass::ImageUnacceptable, message: at(16) },
+            trace: vec![
+                decision(Subject::Location { index: 0 }, Verdict::Rejected { because: Reason::NotRbd }),
+                decision(Subject::Locations { first: 0, last: 1 }, Verdict::Rejected { because: Reason::NotRbd }),
+                decision(Subject::DirectUrl { url: at(17).into() }, Verdict::Chosen),
+                decision(
+                    Subject::Volume { volume_id: at(18).into() },
+                    Verdict::Noted { what: Reason::Note { text: at(19) } },
+                ),
+                decision(
+                    Subject::Path,
+                    Verdict::Rejected {
+                        because: Reason::OtherHost(Box::new(HostMismatch {
+                            candidate: Some(at(20).as_str().into()),
+                            wanted: at(21).as_str().into(),
+                        })),
+                    },
+                ),
+                decision(
+                    Subject::Path,
+                    Verdict::Skipped { because: Reason::CallFails { call: at(22), error: BackendErrorKind::NotFound } },
+                ),
+                decision(Subject::Path, Verdict::Noted { what: Reason::UnparseableUrl { message: at(23) } }),
+            ],
+            locations: vec![LocationEntry::url(at(24)), LocationEntry::url(at(25))].into(),
+        }
+    }
+
+    proptest! {
+        // CI raises the case count with CINDER_FLOW_CASES.
+        #![proptest_config(ProptestConfig {
+            cases: std::env::var("CINDER_FLOW_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(0).max(256),
+            ..ProptestConfig::default()
+        })]
+
+        /// Whatever users put in URLs, names, ids and messages, the
+        /// rendering has one line per fact, step and decision and no raw
+        /// character that could fake a line or a terminal sequence.
+        #[test]
+        fn rendered_plans_cannot_be_forged(strings in prop::collection::vec(any::<String>(), 26)) {
+            let plan = plan_of(&strings);
+            let text = render_plan(&plan);
+            prop_assert!(!text.chars().any(|c| c != '\n' && crate::escape::needs_escape(c)), "{text:?}");
+            // Header, source, outcome, "Steps:", the steps, "Why:", the trace.
+            prop_assert_eq!(text.lines().count(), 3 + 1 + plan.steps.len() + 1 + plan.trace.len());
+            for d in plan.explained() {
+                prop_assert!(!d.to_string().chars().any(crate::escape::needs_escape));
+            }
+            for s in &plan.steps {
+                prop_assert!(!s.action.to_string().chars().any(crate::escape::needs_escape));
+                if let Action::Db { write } = &s.action {
+                    prop_assert!(!write.to_string().chars().any(crate::escape::needs_escape));
+                }
+            }
+        }
+    }
+}
