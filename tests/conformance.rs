@@ -1,7 +1,7 @@
 //! Runs every conformance vector under tests/vectors (the shared sample) and
 //! tests/vectors/oracle (generated with tools/oracle from real Cinder 29)
 //! through the in-memory backends and compares with upstream's results
-//! (FORMAT.md §12).
+//! (docs/FORMAT.md §12).
 //!
 //! tests/vectors/KNOWN_FAILING lists vectors that do not pass yet. The list
 //! may only shrink: a listed vector that starts passing fails this test

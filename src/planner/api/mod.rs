@@ -1,7 +1,7 @@
 //! The API side of a create: `volume/api.py` `API.create` and the API flow's
 //! `ExtractVolumeRequestTask`, `QuotaReserveTask` and `EntryCreateTask`
 //! (`volume/flows/api/create_volume.py`), rules API-1 to API-29 of
-//! `cinder-rules.md` §2.
+//! docs/RULES.md.
 //!
 //! [`plan_api`] is pure like [`super::plan`]: it reads an [`ApiRequest`], the
 //! [`Facts`] gathered so far and the [`Config`], and either asks for more

@@ -10,7 +10,7 @@ use crate::error::ErrorClass;
 use crate::model::{ImageId, SnapshotId, VolumeId, VolumeStatus};
 use crate::pyvalue::PyInt;
 
-/// A rule of `cinder-rules.md` §2, `API-n`.
+/// An `API-n` rule (docs/RULES.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ApiRule(pub u8);
 
