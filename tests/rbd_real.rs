@@ -449,7 +449,7 @@ fn a_failed_step_leaves_the_real_cluster_as_it_was() {
                 continue;
             }
             let key = format!("{} {:?}", v.operation, mem.plan.path);
-            let better = picked.get(&key).map_or(true, |(_, n)| rbd_steps > *n);
+            let better = picked.get(&key).is_none_or(|(_, n)| rbd_steps > *n);
             if better {
                 picked.insert(key, (v, rbd_steps));
             }
