@@ -133,6 +133,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod conformance;
 pub mod error;
+mod escape;
 pub mod explain;
 pub mod facts;
 #[cfg(feature = "glance")]

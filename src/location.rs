@@ -189,7 +189,7 @@ impl UrlScan {
     #[inline(always)]
     pub(crate) fn may_be_cinder(&self, url: &str) -> bool {
         let b = url.as_bytes();
-        if self.special || !b.first().is_some_and(|&c| c > b' ') {
+        if self.special || b.first().is_none_or(|&c| c <= b' ') {
             return !matches!(CinderLocation::parse(url), Err(CinderLocationError::NotCinder { .. }));
         }
         b.len() > 6 && b[6] == b':' && b[..6].eq_ignore_ascii_case(b"cinder")
