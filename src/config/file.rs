@@ -160,6 +160,12 @@ impl CinderConf {
         section
     }
 
+    /// The raw text of `key` in `section` (`DEFAULT` included), the last
+    /// one when repeated, before oslo.config's `$option` substitution.
+    pub fn value(&self, section: &str, key: &str) -> Option<String> {
+        self.section(section).into_iter().rev().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
     /// The configuration for `backend` (or the only enabled backend).
     pub fn load(&self, backend: Option<&str>) -> Result<Loaded, ConfigFileError> {
         let mut config = Config::default();
