@@ -114,3 +114,25 @@ async fn sqlite_errors_are_typed() {
         other => panic!("a missing table gave {other:?}"),
     }
 }
+
+/// Rows Cinder's own DB API writes read as the model says; rows this
+/// backend writes read in Cinder as Cinder would have written them.
+#[tokio::test]
+async fn cinder_and_the_sql_backend_read_each_others_rows_on_sqlite() {
+    let test = "cinder_and_the_sql_backend_read_each_others_rows_on_sqlite";
+    for (name, cinder_writes) in [("interop-cinder-writes", true), ("interop-we-write", false)] {
+        let Some((file, url)) = fresh_sqlite_file(name) else { return skip(test, NO_VENV) };
+        let conf = support::cinder_conf_for(name, &format!("sqlite:///{}", file.display()));
+        let db = SqlVolumeDb::connect_with(&url, &support::scratch_options()).await.expect("connect");
+        db.delete_all_rows().await.expect("empty");
+        let interop = support::Interop::new();
+        let result = if cinder_writes {
+            interop.cinder_writes_we_read(&db, &conf).await
+        } else {
+            interop.we_write_cinder_reads(&db, &conf).await
+        };
+        if let Err(e) = result {
+            panic!("{name}:\n{e}");
+        }
+    }
+}

@@ -29,11 +29,35 @@ pub fn cinder_manage() -> Option<PathBuf> {
     exe.is_file().then_some(exe)
 }
 
-/// A scratch directory of this test process under target/.
+/// A scratch directory of this test process under target/ (those of
+/// test processes that have ended are removed on first use).
 pub fn scratch_dir() -> PathBuf {
-    let dir = std::env::current_dir().expect("cwd").join("target/sql-tests").join(std::process::id().to_string());
-    std::fs::create_dir_all(&dir).expect("scratch directory");
-    dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let base = std::env::current_dir().expect("cwd").join("target/sql-tests");
+        for entry in std::fs::read_dir(&base).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.parse::<u32>().is_ok() && !Path::new("/proc").join(&name).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = base.join(std::process::id().to_string());
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        dir
+    })
+    .clone()
+}
+
+/// Whether a process with this id is running (test databases and files
+/// are named after the process that made them).
+pub fn process_alive(pid: &str) -> bool {
+    Path::new("/proc").join(pid).exists()
+}
+
+/// The last `n` lines of `text`.
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Runs `cinder-manage db sync` on a fresh SQLite file.
@@ -59,7 +83,7 @@ pub fn db_sync_sqlite(manage: &Path, file: &Path) -> Result<(), String> {
         return Err(format!(
             "cinder-manage db sync failed: {}\n{}",
             out.status,
-            String::from_utf8_lossy(&out.stderr).lines().rev().take(20).collect::<Vec<_>>().join("\n")
+            tail(&String::from_utf8_lossy(&out.stderr), 20)
         ));
     }
     Ok(())
@@ -213,8 +237,13 @@ pub async fn run_vector(v: &Vector, sql: Option<&SqlVolumeDb>) -> Result<Run, St
 
 /// The differences between the vector's run in memory and on `sql`.
 pub async fn compare_vector(v: &Vector, sql: &SqlVolumeDb) -> Result<Vec<String>, String> {
-    let memory = run_vector(v, None).await?;
+    let mut memory = run_vector(v, None).await?;
     let other = run_vector(v, Some(sql)).await?;
+    if sql.url().dialect() == "mysql" {
+        // Cinder's DATETIME columns hold whole seconds on MySQL (MariaDB
+        // truncates): so does every timestamp the SQL side can give back.
+        to_whole_seconds(&mut memory.rows);
+    }
     let mut diffs = Vec::new();
     if memory.plan != other.plan {
         diffs.push(format!("plan:\n  memory {:?}\n  sql    {:?}", memory.plan, other.plan));
@@ -227,6 +256,17 @@ pub async fn compare_vector(v: &Vector, sql: &SqlVolumeDb) -> Result<Vec<String>
     }
     diffs.extend(db_suite::compare_contents(&memory.rows, &other.rows).into_iter().map(|d| format!("rows: {d}")));
     Ok(diffs)
+}
+
+fn to_whole_seconds(rows: &mut DbContents) {
+    let whole = |t: &mut Timestamp| *t = Timestamp::from_unix(t.unix()).expect("in range");
+    for v in rows.volumes.values_mut() {
+        whole(&mut v.created_at);
+    }
+    for e in rows.cache.values_mut() {
+        whole(&mut e.image_updated_at);
+        whole(&mut e.last_used);
+    }
 }
 
 /// Runs [`compare_vector`] on every comparable vector; panics with every
@@ -303,5 +343,354 @@ pub fn host_filter_property(rt: &tokio::runtime::Runtime, db: &SqlVolumeDb, alph
     });
     if let Err(e) = result {
         panic!("{e}");
+    }
+}
+
+// ---- Interop with Cinder's own DB API -------------------------------------
+
+/// A `cinder.conf` for `url` next to the scratch files (0600: a MySQL URL
+/// holds the password).
+pub fn cinder_conf_for(name: &str, url: &str) -> PathBuf {
+    let dir = scratch_dir();
+    let conf = dir.join(format!("{name}.conf"));
+    std::fs::write(
+        &conf,
+        format!("[DEFAULT]\nstate_path = {d}\nlock_path = {d}\n[database]\nconnection = {url}\n", d = dir.display()),
+    )
+    .expect("write conf");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    conf
+}
+
+/// Runs tests/sql_support/cinder_rows.py in the venv.
+fn cinder_rows(mode: &str, conf: &Path, spec: &Value) -> Result<Value, String> {
+    let manage = cinder_manage().ok_or(NO_VENV)?;
+    let python = manage.with_file_name("python");
+    let spec_file = conf.with_extension("spec.json");
+    std::fs::write(&spec_file, serde_json::to_vec(spec).expect("json")).map_err(|e| e.to_string())?;
+    let out = Command::new(python)
+        .arg("tests/sql_support/cinder_rows.py")
+        .arg(mode)
+        .arg(conf)
+        .arg(&spec_file)
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "cinder_rows.py {mode} failed: {}\n{}",
+            out.status,
+            tail(&String::from_utf8_lossy(&out.stderr), 12)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).map_err(|e| format!("cinder_rows.py {mode} printed {last:?}: {e}"))
+}
+
+/// One situation, written by one side and read by the other.
+pub struct Interop {
+    pub spec: Value,
+    r: String,
+}
+
+impl Interop {
+    pub fn new() -> Self {
+        let r = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+        let id = |n: u32| format!("{r}-{n:04x}-4000-8000-000000000000");
+        let project = format!("project-{r}");
+        let other = format!("other-{r}");
+        let volume = |n: u32, size: u64, host: &str, project: &str, deleted: bool| {
+            serde_json::json!({
+                "id": id(n), "size": size, "host": host, "cluster_name": null, "project_id": project,
+                "user_id": format!("user-{r}"), "status": "available", "availability_zone": "nova",
+                "bootable": false, "use_quota": true, "encryption_key_id": null,
+                "created_at": format!("2024-03-04T05:06:{n:02}Z"), "metadata": {}, "admin_metadata": {},
+                "deleted": deleted,
+            })
+        };
+        let mut v1 = volume(1, 3, "hostA@ceph#fast", &project, false);
+        v1["bootable"] = true.into();
+        v1["encryption_key_id"] = id(100).into();
+        v1["metadata"] = serde_json::json!({"image_owner": format!("owner-{r}"), "k": "v"});
+        v1["admin_metadata"] = serde_json::json!({"readonly": "True"});
+        let mut v2 = volume(2, 5, "hostA@ceph2#fast", &project, false);
+        v2["use_quota"] = false.into();
+        let v3 = volume(3, 7, "hostA@ceph#slow", &project, true);
+        let v4 = volume(4, 1, "hostA@ceph", &other, false);
+        let spec = serde_json::json!({
+            "project_id": project,
+            "backend": "hostA@ceph",
+            "type": {
+                "id": id(10), "name": format!("gold-{r}"),
+                "extra_specs": {"multiattach": "<is> True", "RESKEY:availability_zones": "nova"},
+                "encryption": {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256,
+                               "control_location": "front-end"},
+                "qos_name": format!("qos-{r}"), "qos_specs": {"read_iops_sec": "100"},
+            },
+            "volumes": [v1, v2, v3, v4],
+            "snapshots": [
+                {"id": id(20), "volume_id": id(1), "volume_size": 3, "status": "available", "project_id": project},
+                {"id": id(21), "volume_id": id(4), "volume_size": 2, "status": "available", "project_id": other},
+            ],
+            "services": [
+                {"host": "hostA@ceph", "binary": "cinder-volume", "topic": "cinder-volume",
+                 "availability_zone": "nova", "disabled": false},
+                {"host": "hostB@ceph", "binary": "cinder-volume", "topic": "cinder-volume",
+                 "availability_zone": "az2", "disabled": true},
+            ],
+            "cache": {"image_id": id(30), "host": "hostA@ceph#fast", "cluster_name": null, "volume_id": id(1),
+                      "size": 3, "image_updated_at": "2024-01-02T03:04:05Z"},
+            "glance": {"volume_id": id(1), "metadata": {"image_id": id(30), "disk_format": "raw"}},
+        });
+        Self { spec, r }
+    }
+
+    fn s(&self, path: &[&str]) -> String {
+        let mut v = &self.spec;
+        for p in path {
+            v = match p.parse::<usize>() {
+                Ok(i) => &v[i],
+                Err(_) => &v[*p],
+            };
+        }
+        v.as_str().unwrap_or_else(|| panic!("{path:?} is not a string")).to_owned()
+    }
+
+    /// The spec's volumes as the model has them.
+    pub fn volumes(&self) -> Vec<(cinder_flow::model::Volume, bool)> {
+        use cinder_flow::model::{GiB, Volume};
+        let type_name = self.s(&["type", "name"]);
+        self.spec["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .map(|v| {
+                let text = |k: &str| v[k].as_str().map(str::to_owned);
+                let map = |k: &str| -> std::collections::BTreeMap<String, String> {
+                    serde_json::from_value(v[k].clone()).expect("map")
+                };
+                let mut vol =
+                    Volume::new(text("id").unwrap(), text("project_id").unwrap(), GiB(v["size"].as_u64().unwrap()));
+                vol.host = text("host").map(Into::into);
+                vol.user_id = text("user_id").unwrap().into();
+                vol.status = text("status").unwrap().into();
+                vol.volume_type = type_name.clone();
+                vol.encryption_key_id = text("encryption_key_id");
+                vol.availability_zone = text("availability_zone").unwrap();
+                vol.bootable = v["bootable"].as_bool().unwrap();
+                vol.use_quota = v["use_quota"].as_bool().unwrap();
+                vol.metadata = map("metadata");
+                vol.admin_metadata = map("admin_metadata");
+                vol.created_at = text("created_at").unwrap().parse().unwrap();
+                (vol, v["deleted"].as_bool().unwrap())
+            })
+            .collect()
+    }
+
+    pub fn volume_type(&self) -> cinder_flow::model::VolumeType {
+        use cinder_flow::model::{Encryption, VolumeType};
+        let t = &self.spec["type"];
+        let mut vt = VolumeType::plain(self.s(&["type", "id"]), self.s(&["type", "name"]));
+        vt.extra_specs = serde_json::from_value(t["extra_specs"].clone()).expect("specs");
+        vt.qos_specs = serde_json::from_value(t["qos_specs"].clone()).expect("qos");
+        vt.encryption = Some(Encryption {
+            provider: "luks".into(),
+            cipher: Some("aes-xts-plain64".into()),
+            key_size: Some(256),
+            control_location: "front-end".into(),
+        });
+        vt
+    }
+
+    pub fn snapshots(&self) -> Vec<cinder_flow::model::Snapshot> {
+        use cinder_flow::model::{GiB, Snapshot};
+        self.spec["snapshots"]
+            .as_array()
+            .expect("snapshots")
+            .iter()
+            .map(|s| Snapshot {
+                id: s["id"].as_str().unwrap().into(),
+                volume_id: s["volume_id"].as_str().unwrap().into(),
+                volume_size: GiB(s["volume_size"].as_u64().unwrap()),
+                status: s["status"].as_str().unwrap().into(),
+                project_id: s["project_id"].as_str().unwrap().into(),
+                encryption_key_id: None,
+            })
+            .collect()
+    }
+
+    pub fn services(&self) -> Vec<cinder_flow::model::Service> {
+        serde_json::from_value(self.spec["services"].clone()).expect("services")
+    }
+
+    fn cache_entry(&self, last_used: Timestamp) -> cinder_flow::model::CacheEntry {
+        let c = &self.spec["cache"];
+        cinder_flow::model::CacheEntry {
+            image_id: c["image_id"].as_str().unwrap().into(),
+            host: c["host"].as_str().map(Into::into),
+            cluster_name: None,
+            volume_id: c["volume_id"].as_str().unwrap().into(),
+            size: cinder_flow::model::GiB(c["size"].as_u64().unwrap()),
+            image_updated_at: c["image_updated_at"].as_str().unwrap().parse().unwrap(),
+            last_used,
+        }
+    }
+
+    fn glance(&self) -> std::collections::BTreeMap<String, String> {
+        serde_json::from_value(self.spec["glance"]["metadata"].clone()).expect("glance")
+    }
+
+    /// Cinder's DB API writes the rows; the SQL backend must read them as
+    /// the model says.
+    pub async fn cinder_writes_we_read(&self, db: &SqlVolumeDb, conf: &Path) -> Result<(), String> {
+        use cinder_flow::facts::{CacheLocation, ProjectUsage};
+        use cinder_flow::sql::VolumeFilter;
+        use cinder_flow::testing::db_suite::DbFixture;
+        cinder_rows("write", conf, &self.spec)?;
+        let e = |e: cinder_flow::error::BackendError| e.to_string();
+        let mut problems = Vec::new();
+        let mut check = |what: &str, ok: bool, detail: String| {
+            if !ok {
+                problems.push(format!("{what}: {detail}"));
+            }
+        };
+        let volumes = self.volumes();
+        for (v, deleted) in &volumes {
+            let got = db.volume(&v.id).await.map_err(e)?;
+            let want = (!deleted).then(|| v.clone());
+            check(&format!("volume {}", v.id), got.as_deref() == want.as_ref(), format!("{got:?} != {want:?}"));
+        }
+        let ids: Vec<_> = volumes.iter().map(|(v, _)| v.id.clone()).collect();
+        let mut got: Vec<String> = db.volumes(&ids).await.map_err(e)?.iter().map(|v| v.id.to_string()).collect();
+        got.sort();
+        let want: Vec<String> = volumes.iter().filter(|(_, d)| !d).map(|(v, _)| v.id.to_string()).collect();
+        check("volumes()", got == want, format!("{got:?} != {want:?}"));
+        let t = self.volume_type();
+        for key in [&t.name, &t.id] {
+            let got = db.volume_type(key).await.map_err(e)?;
+            check(&format!("volume_type({key})"), got.as_ref() == Some(&t), format!("{got:?} != {t:?}"));
+        }
+        for s in self.snapshots() {
+            let got = db.snapshot(&s.id).await.map_err(e)?;
+            check(&format!("snapshot {}", s.id), got.as_ref() == Some(&s), format!("{got:?} != {s:?}"));
+        }
+        let mut services = db.services().await.map_err(e)?;
+        services.sort_by(|a, b| a.host.cmp(&b.host));
+        check("services", services == self.services(), format!("{services:?}"));
+        let project: cinder_flow::model::ProjectId = self.s(&["project_id"]).into();
+        let default = db.project_default_volume_type(&project).await.map_err(e)?;
+        check("default type", default.as_deref() == Some(t.id.as_str()), format!("{default:?}"));
+        let usage = db.project_usage(&project).await.map_err(e)?;
+        let want = ProjectUsage { volumes: 1, volume_gigabytes: 3, snapshots: 1, snapshot_gigabytes: 3 };
+        check("usage", usage == want, format!("{usage:?} != {want:?}"));
+        // last_used is Cinder's utcnow at the write: compare the rest.
+        let entries = db.cache_entries_of_image(&self.s(&["cache", "image_id"]).into()).await.map_err(e)?;
+        let stamped: Vec<_> = entries.iter().map(|x| self.cache_entry(x.last_used)).collect();
+        check("cache of image", entries.len() == 1 && entries == stamped, format!("{entries:?}"));
+        let at = CacheLocation { host: Some(self.s(&["cache", "host"])), cluster_name: None };
+        let entries_at = db.cache_entries_at(&at).await.map_err(e)?;
+        check("cache at host", entries_at == entries, format!("{entries_at:?}"));
+        let glance = db.glance_metadata(&self.s(&["glance", "volume_id"]).into()).await?;
+        check("glance metadata", glance == self.glance(), format!("{glance:?}"));
+        let on_backend = db.volumes_filtered(&VolumeFilter::all().on_host(self.s(&["backend"]))).await.map_err(e)?;
+        let got: Vec<String> = on_backend.iter().map(|v| v.id.to_string()).collect();
+        // created_at descending: volume 4 was created after volume 1.
+        let want = vec![self.s(&["volumes", "3", "id"]), self.s(&["volumes", "0", "id"])];
+        check("volumes on the backend", got == want, format!("{got:?} != {want:?}"));
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("\n"))
+        }
+    }
+
+    /// The SQL backend writes the rows (through the port and the
+    /// fixture); Cinder's objects and DB API must read them as Cinder
+    /// would have written them.
+    pub async fn we_write_cinder_reads(&self, db: &SqlVolumeDb, conf: &Path) -> Result<(), String> {
+        use cinder_flow::plan::DbWrite;
+        use cinder_flow::testing::db_suite::DbFixture;
+        let e = |e: cinder_flow::error::BackendError| e.to_string();
+        db.add_volume_type(&self.volume_type()).await?;
+        for (v, deleted) in self.volumes() {
+            db.write(&DbWrite::CreateVolume { volume: Box::new(v.clone()) }).await.map_err(e)?;
+            if deleted {
+                db.write(&DbWrite::DeleteVolumeRow { volume_id: v.id.clone() }).await.map_err(e)?;
+            }
+        }
+        for s in self.snapshots() {
+            db.add_snapshot(&s).await?;
+        }
+        for s in self.services() {
+            db.add_service(&s).await?;
+        }
+        let t = self.volume_type();
+        db.set_project_default_volume_type(&self.s(&["project_id"]).into(), &t.id).await?;
+        let entry = self.cache_entry("2024-05-06T07:08:09Z".parse().expect("constant"));
+        db.write(&DbWrite::CreateCacheEntry { entry }).await.map_err(e)?;
+        db.write(&DbWrite::SetGlanceMetadata {
+            volume_id: self.s(&["glance", "volume_id"]).into(),
+            metadata: self.glance(),
+        })
+        .await
+        .map_err(e)?;
+        let seen = cinder_rows("read", conf, &self.spec)?;
+        let mut want = serde_json::json!({"volumes": {}, "glance": {}});
+        for (v, deleted) in self.volumes() {
+            let id = v.id.to_string();
+            if deleted {
+                want["volumes"][&id] = "VolumeNotFound".into();
+                continue;
+            }
+            want["volumes"][&id] = serde_json::json!({
+                "size": v.size.0, "host": v.host.as_ref().map(|h| h.to_string()), "cluster_name": null,
+                "project_id": v.project_id.as_str(), "user_id": v.user_id.as_str(), "status": v.status.as_str(),
+                "attach_status": "detached", "availability_zone": v.availability_zone, "bootable": v.bootable,
+                "use_quota": v.use_quota, "volume_type": t.name, "encryption_key_id": v.encryption_key_id,
+                "created_at": v.created_at.to_string(), "metadata": v.metadata, "admin_metadata": v.admin_metadata,
+            });
+            want["glance"][&id] = if id == self.s(&["glance", "volume_id"]) {
+                serde_json::to_value(self.glance()).unwrap()
+            } else {
+                serde_json::json!({})
+            };
+        }
+        want["type"] = serde_json::json!({
+            "id": t.id, "name": t.name, "extra_specs": t.extra_specs,
+            "encryption": {"provider": "luks", "cipher": "aes-xts-plain64", "key_size": 256, "control_location": "front-end"},
+            "qos_specs": t.qos_specs,
+        });
+        want["snapshots"] = self
+            .snapshots()
+            .iter()
+            .map(|s| {
+                (
+                    s.id.to_string(),
+                    serde_json::json!({"volume_id": s.volume_id.as_str(), "volume_size": s.volume_size.0,
+                                       "status": s.status, "project_id": s.project_id.as_str()}),
+                )
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        want["services"] = self.spec["services"].clone();
+        want["default_type"] = t.id.clone().into();
+        want["usage"] = serde_json::json!({"volumes": 1, "snapshots": 1, "gigabytes": 6});
+        let c = &self.spec["cache"];
+        want["cache"] = serde_json::json!([{
+            "image_id": c["image_id"], "host": c["host"], "cluster_name": null, "volume_id": c["volume_id"],
+            "size": c["size"], "image_updated_at": c["image_updated_at"],
+        }]);
+        let mut on_backend = vec![self.s(&["volumes", "0", "id"]), self.s(&["volumes", "3", "id"])];
+        on_backend.sort();
+        want["on_backend"] = on_backend.into();
+        if seen == want {
+            Ok(())
+        } else {
+            Err(format!("Cinder read\n  {seen}\nexpected\n  {want}\n(run {})", self.r))
+        }
     }
 }
