@@ -1,4 +1,4 @@
-//! [`VolumeDb`](crate::ports::VolumeDb) over Cinder's own database (cargo
+//! [`VolumeDb`] over Cinder's own database (cargo
 //! feature `sql`): the tables `cinder-manage db sync` creates for Cinder
 //! 29.0.0, on MySQL/MariaDB or SQLite, through [sqlx](https://docs.rs/sqlx)
 //! on the tokio runtime.
@@ -38,7 +38,7 @@
 //!
 //! ## Writes
 //!
-//! Each [`DbWrite`](crate::plan::DbWrite) runs in a transaction of its own,
+//! Each [`DbWrite`] runs in a transaction of its own,
 //! with the in-memory backend's semantics (see
 //! [`MemoryVolumeDb`](crate::memory::MemoryVolumeDb)) where Cinder's schema
 //! allows them; the differences are listed on [`SqlVolumeDb`].

@@ -1,6 +1,6 @@
 //! A conformance suite for [`VolumeDb`] implementations: the semantics of
 //! Cinder's database the shell relies on, as
-//! [`MemoryVolumeDb`](crate::memory::MemoryVolumeDb) has them.
+//! [`MemoryVolumeDb`] has them.
 //!
 //! The port can write volume rows, cache rows and glance metadata, but not
 //! the rows a deployment sets up (volume types, services, snapshots,
