@@ -14,6 +14,8 @@
 //! * every create, delete and API conformance vector: the same plan,
 //!   results, calls and final rows as on the in-memory database (a clean
 //!   database per vector);
+//! * the same with each cluster or Glance call failing in turn (the
+//!   executor's undo writes);
 //! * `volumes_filtered` matches hosts exactly as `HostFilter` models
 //!   upstream's MySQL query (`LIKE BINARY`, unescaped wildcards, case);
 //! * rows written by Cinder's own DB API read as the model says, and rows
@@ -170,6 +172,20 @@ async fn vectors_do_the_same_on_mariadb_as_in_memory() {
     let t = std::time::Instant::now();
     let n = support::compare_all_vectors(&db).await;
     eprintln!("{n} vectors compared on MariaDB in {:.1} s", t.elapsed().as_secs_f64());
+    db.close().await;
+    drop_database(&test_url).await;
+}
+
+/// Each cluster or Glance call of each create and delete vector failing in
+/// turn: the executor's undo writes leave the same rows as in memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_after_a_failed_step_is_the_same_on_mariadb() {
+    let Some(url) = server_url("undo_after_a_failed_step_is_the_same_on_mariadb") else { return };
+    let test_url = clone_database(&url, "undo").await;
+    let db = connect(&test_url).await;
+    let t = std::time::Instant::now();
+    let n = support::compare_all_vectors_with_failures(&db).await;
+    eprintln!("{n} failing runs compared on MariaDB in {:.1} s", t.elapsed().as_secs_f64());
     db.close().await;
     drop_database(&test_url).await;
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cinder_flow::conformance::{api_request_of, build_world, read_file, vector_files, Vector, NOW};
+use cinder_flow::conformance::{api_request_of, build_world, read_file, vector_files, Vector, World, NOW};
 use cinder_flow::memory::DbContents;
 use cinder_flow::model::Timestamp;
 use cinder_flow::plan::{Operation, Plan};
@@ -196,31 +196,50 @@ pub struct Run {
 /// Runs the vector on its in-memory world, with `sql` (emptied and loaded
 /// with the world's rows) in place of the in-memory database when given.
 pub async fn run_vector(v: &Vector, sql: Option<&SqlVolumeDb>) -> Result<Run, String> {
+    run_vector_failing(v, sql, None).await.map(|(run, _)| run)
+}
+
+/// [`run_vector`], with the `fail`-th cluster or Glance call (0-based)
+/// failing (`Unavailable`) when given, so that the executor undoes the
+/// database writes made before it. Also answers how many cluster and
+/// Glance calls the run made.
+pub async fn run_vector_failing(
+    v: &Vector,
+    sql: Option<&SqlVolumeDb>,
+    fail: Option<usize>,
+) -> Result<(Run, usize), String> {
     let world = build_world(v).map_err(|e| e.to_string())?;
+    let faults = cinder_flow::memory::FaultInjector::new();
+    let World { cluster, images, db: memory_db, journal, config } = world;
+    let cluster = cluster.with_faults(faults.clone());
+    let images = images.with_faults(faults.clone());
     let db: &dyn VolumeDb = match sql {
         Some(s) => {
             s.delete_all_rows().await.map_err(|e| format!("emptying: {e}"))?;
-            db_suite::load(s, s, &world.db.contents()).await.map_err(|e| format!("loading: {e}"))?;
+            db_suite::load(s, s, &memory_db.contents()).await.map_err(|e| format!("loading: {e}"))?;
             s.queue_fresh_ids(fresh_ids());
             s
         }
-        None => &world.db,
+        None => &memory_db,
     };
-    let backends = Backends { driver: &world.cluster, images: &world.images, db };
+    let backends = Backends { driver: &cluster, images: &images, db };
     let (plan, result) = if let Some(kind) = api_kind(v) {
         let request = api_request_of(v).map_err(|e| e.to_string())?;
-        let result = match shell::api_request(backends, &request, kind, &world.config).await {
+        let result = match shell::api_request(backends, &request, kind, &config).await {
             Ok((r, _facts)) => format!("{r:?}"),
             Err(e) => format!("gathering failed: {e}"),
         };
         (None, result)
     } else {
         let request = request_of(v).ok_or("neither a manager nor an API vector")?;
-        match shell::plan(backends, &request, &world.config, &Policy::faithful()).await {
+        match shell::plan(backends, &request, &config, &Policy::faithful()).await {
             Ok((plan, _facts)) => {
+                if let Some(n) = fail {
+                    faults.fail_call(n, cinder_flow::error::BackendErrorKind::Unavailable);
+                }
                 let exec = match shell::execute(&plan, backends, &ExecOptions::default()).await {
                     Ok(report) => format!("{report:?}"),
-                    Err(d) => format!("diverged: {d}"),
+                    Err(d) => format!("diverged: {d}; undone: {:?}", d.undone),
                 };
                 (Some(plan), exec)
             }
@@ -229,16 +248,20 @@ pub async fn run_vector(v: &Vector, sql: Option<&SqlVolumeDb>) -> Result<Run, St
     };
     let rows = match sql {
         Some(s) => s.contents().await.map_err(|e| format!("reading back: {e}"))?,
-        None => world.db.contents(),
+        None => memory_db.contents(),
     };
-    let journal = world.journal.entries().iter().map(|e| format!("{e:?}")).collect();
-    Ok(Run { plan, result, journal, rows })
+    let journal = journal.entries().iter().map(|e| format!("{e:?}")).collect();
+    Ok((Run { plan, result, journal, rows }, faults.calls()))
 }
 
 /// The differences between the vector's run in memory and on `sql`.
 pub async fn compare_vector(v: &Vector, sql: &SqlVolumeDb) -> Result<Vec<String>, String> {
-    let mut memory = run_vector(v, None).await?;
+    let memory = run_vector(v, None).await?;
     let other = run_vector(v, Some(sql)).await?;
+    Ok(differences(memory, &other, sql))
+}
+
+fn differences(mut memory: Run, other: &Run, sql: &SqlVolumeDb) -> Vec<String> {
     if sql.url().dialect() == "mysql" {
         // Cinder's DATETIME columns hold whole seconds on MySQL (MariaDB
         // truncates): so does every timestamp the SQL side can give back.
@@ -255,7 +278,41 @@ pub async fn compare_vector(v: &Vector, sql: &SqlVolumeDb) -> Result<Vec<String>
         diffs.push(format!("calls:\n  memory {:?}\n  sql    {:?}", memory.journal, other.journal));
     }
     diffs.extend(db_suite::compare_contents(&memory.rows, &other.rows).into_iter().map(|d| format!("rows: {d}")));
-    Ok(diffs)
+    diffs
+}
+
+/// Every manager vector again with each of its cluster and Glance calls
+/// failing in turn: the executor undoes what was done before the failure,
+/// through the SQL database's writes, and the outcome, the calls and the
+/// final rows must be those of the in-memory run with the same failure.
+/// Returns how many failing runs were compared.
+pub async fn compare_all_vectors_with_failures(sql: &SqlVolumeDb) -> usize {
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for v in comparable_vectors().iter().filter(|v| request_of(v).is_some()) {
+        let calls = match run_vector_failing(v, None, None).await {
+            Ok((_, calls)) => calls,
+            Err(e) => {
+                failures.push(format!("{}: {e}", v.name));
+                continue;
+            }
+        };
+        for n in 0..calls {
+            runs += 1;
+            let pair = async {
+                let (memory, _) = run_vector_failing(v, None, Some(n)).await?;
+                let (other, _) = run_vector_failing(v, Some(sql), Some(n)).await?;
+                Ok::<_, String>(differences(memory, &other, sql))
+            };
+            match pair.await {
+                Ok(d) if d.is_empty() => {}
+                Ok(d) => failures.push(format!("{} failing call {n}:\n{}", v.name, d.join("\n"))),
+                Err(e) => failures.push(format!("{} failing call {n}: {e}", v.name)),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{} failing runs differ:\n{}", failures.len(), failures.join("\n\n"));
+    runs
 }
 
 fn to_whole_seconds(rows: &mut DbContents) {
