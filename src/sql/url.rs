@@ -205,7 +205,12 @@ pub(crate) fn redact(text: &str) -> String {
         };
     };
     match split_userinfo(rest) {
-        (Some(user), Some(_), host) => format!("{scheme}://{user}:***@{host}"),
+        // Masked up to the last `@` of the text, not the first: an
+        // unencoded `@` in a password must not leave its tail in view.
+        (Some(user), Some(_), _) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{user}:***@{host}"),
+            None => format!("{scheme}://{user}:***"),
+        },
         _ => text.to_owned(),
     }
 }
@@ -242,6 +247,11 @@ fn parse_mysql(rest: &str, bad: &dyn Fn(&str) -> SqlError) -> Result<MySqlTarget
     };
     let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
     let (hostport, rest) = rest.split_at(host_end);
+    if hostport.contains('@') {
+        // SQLAlchemy would take the text after the first `@` as the host
+        // and fail to resolve it; say what is wrong instead.
+        return Err(bad("`@` in the host: percent-encode an `@` in the user or password as %40"));
+    }
     let (path, query) = match rest.strip_prefix('/') {
         Some(r) => r.split_once('?').unwrap_or((r, "")),
         None => ("", rest.strip_prefix('?').unwrap_or("")),
@@ -427,6 +437,8 @@ mod tests {
             Err(SqlError::UnsupportedOption { option }) if option == "ssl_ca"
         ));
         assert!(matches!(DatabaseUrl::parse("sqlite://host/x"), Err(SqlError::InvalidUrl { .. })));
+        // An unencoded `@` in a password.
+        assert!(matches!(DatabaseUrl::parse("mysql://u:p@ss@h/db"), Err(SqlError::InvalidUrl { .. })));
     }
 
     #[test]
@@ -441,6 +453,7 @@ mod tests {
             format!("mysql+pymysql://cinder:{secret}@[::1/cinder"),
             format!("cinder:{secret}@127.0.0.1"),
             format!("mysql://cinder:{secret}/x@127.0.0.1/cinder"),
+            format!("mysql://cinder:p@{secret}@127.0.0.1/cinder"),
         ] {
             let shown = match DatabaseUrl::parse(&text) {
                 Ok(u) => format!("{u} {u:?} {:?}", u.target),
