@@ -187,7 +187,7 @@ pub struct NewVolume {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
 pub enum ApiOutcome {
-    /// Accepted: what was extracted and, for [`ApiKind::Create`], the row
+    /// Accepted: what was extracted and, for [`ApiKind::Create`](super::ApiKind::Create), the row
     /// created (the scheduler is cast to next).
     Accepted {
         /// The extraction.
