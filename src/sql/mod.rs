@@ -190,10 +190,14 @@ impl SqlOptions {
 ///   `volume_destroy`: status `deleted`, `deleted = 1`, and its metadata,
 ///   admin metadata, snapshots, transfers, glance metadata and attachments
 ///   soft-deleted with it.
-/// * Glance metadata ([`DbWrite::SetGlanceMetadata`]) needs a visible
-///   volume (upstream's `@require_volume_exists`): `NotFound` otherwise. A
-///   key that exists with another value is updated, as in memory
-///   (upstream's `volume_glance_metadata_bulk_create` would refuse it).
+/// * Glance metadata ([`DbWrite::SetGlanceMetadata`],
+///   [`DbWrite::RestoreGlanceMetadata`] with keys) needs a visible volume
+///   (upstream's `@require_volume_exists`): `NotFound` otherwise. A key
+///   that exists with another value is updated, as in memory (upstream's
+///   `volume_glance_metadata_bulk_create` would refuse it).
+/// * A project's usage counts only snapshots with `use_quota` (the quota
+///   sync functions' `skip_internal`); the model's snapshots have no such
+///   column and all count in memory. Snapshots written here count.
 /// * Timestamps are stored to the second on MySQL (`DATETIME` columns
 ///   without fractions); SQLite keeps microseconds, as SQLAlchemy writes
 ///   them.
