@@ -357,6 +357,12 @@ impl CinderConf {
         self.sections.iter().any(|s| normalise(s) == group)
     }
 
+    /// The raw text of `key` in `section` (`DEFAULT` included), the last
+    /// one when repeated, before oslo.config's `$option` substitution.
+    pub fn value(&self, section: &str, key: &str) -> Option<String> {
+        self.group(section).into_iter().find(|(k, _, _)| *k == key).map(|(_, v, _)| v.to_owned())
+    }
+
     /// The configuration for `backend` (or the only enabled backend).
     pub fn load(&self, backend: Option<&str>) -> Result<Loaded, ConfigFileError> {
         let mut config = Config::default();
