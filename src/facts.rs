@@ -120,6 +120,11 @@ pub enum Need {
         /// The id.
         snapshot_id: SnapshotId,
     },
+    /// The snapshot rows of a volume.
+    SnapshotsOfVolume {
+        /// The volume.
+        volume_id: VolumeId,
+    },
     /// A volume type by name or id.
     VolumeType {
         /// Name or id.
@@ -199,6 +204,7 @@ impl fmt::Display for Need {
                 [] => f.write_str("no volume rows"),
             },
             Self::Snapshot { snapshot_id } => write!(f, "snapshot row {snapshot_id}"),
+            Self::SnapshotsOfVolume { volume_id } => write!(f, "snapshot rows of volume {volume_id}"),
             Self::VolumeType { name } => write!(f, "volume type {name:?}"),
             Self::Services => f.write_str("the service rows"),
             Self::CacheEntriesOfImage { image_id } => write!(f, "the image-cache entries of image {image_id}"),
@@ -255,6 +261,13 @@ pub enum Fact {
         snapshot_id: SnapshotId,
         /// The row.
         snapshot: Option<Snapshot>,
+    },
+    /// The snapshot rows of a volume.
+    SnapshotsOfVolume {
+        /// The volume.
+        volume_id: VolumeId,
+        /// The rows, any order.
+        snapshots: Vec<Snapshot>,
     },
     /// A volume type, or `None`.
     VolumeType {
@@ -354,6 +367,9 @@ pub struct Facts {
     pub volumes: BTreeMap<VolumeId, Option<Arc<Volume>>>,
     /// Snapshot rows by id.
     pub snapshots: BTreeMap<SnapshotId, Option<Snapshot>>,
+    /// Snapshot rows by volume.
+    #[serde(default)]
+    pub volume_snapshots: BTreeMap<VolumeId, Vec<Snapshot>>,
     /// Volume types by the name or id asked for.
     pub volume_types: BTreeMap<String, Option<VolumeType>>,
     /// Service rows.
@@ -401,6 +417,9 @@ impl Facts {
             }
             Fact::Snapshot { snapshot_id, snapshot } => {
                 self.snapshots.insert(snapshot_id, snapshot);
+            }
+            Fact::SnapshotsOfVolume { volume_id, snapshots } => {
+                self.volume_snapshots.insert(volume_id, snapshots);
             }
             Fact::VolumeType { name, volume_type } => {
                 self.volume_types.insert(name, volume_type);

@@ -421,6 +421,13 @@ pub struct Plan {
     pub path: Option<CreatePath>,
     /// Where the data comes from.
     pub source: Option<Source>,
+    /// For volumes from images: the image-cache volumes the flow asked the
+    /// volume API to delete (`ImageVolumeCache.delete_cached_volume`: a
+    /// stale entry, room for a new one), in order, including requests the
+    /// API refused (a refused request writes nothing and fails the
+    /// housekeeping step that made it).
+    #[serde(default)]
+    pub cache_deletions: Vec<VolumeId>,
     /// What to do, in order.
     pub steps: Vec<Step>,
     /// How it ends.
@@ -523,6 +530,7 @@ mod tests {
             volume_id: VolumeId::from("vol"),
             path: None,
             source: None,
+            cache_deletions: Vec::new(),
             steps: Vec::new(),
             outcome: Outcome::Success,
             trace,

@@ -302,6 +302,20 @@ impl<'f> Tables<'f> {
         self.snapshots.values()
     }
 
+    /// The snapshot rows of a volume, any order (what
+    /// `volume_has_snapshots_filter` looks for when the volume API deletes a
+    /// volume). The flows write no snapshot of another volume, so a partial
+    /// view answers from its facts, with the plan's writes on top.
+    pub fn snapshots_of_volume(&self, volume_id: &VolumeId) -> Result<Vec<Snapshot>, TableError> {
+        let Some(facts) = self.facts else {
+            return Ok(self.snapshots.values().filter(|s| &s.volume_id == volume_id).cloned().collect());
+        };
+        match facts.volume_snapshots.get(volume_id) {
+            Some(rows) => Ok(rows.iter().map(|r| self.snapshots.get(&r.id).unwrap_or(r).clone()).collect()),
+            None => Err(TableError::Unknown(Need::SnapshotsOfVolume { volume_id: volume_id.clone() })),
+        }
+    }
+
     /// Image-cache rows of an image (any host), most recently used first.
     pub fn cache_entries_of_image(&self, image_id: &ImageId) -> Result<Vec<CacheEntry>, TableError> {
         if let Some(facts) = self.facts {
@@ -325,6 +339,13 @@ impl<'f> Tables<'f> {
         let mut rows: Vec<CacheEntry> = self.cache.values().filter(|e| location.matches(e)).cloned().collect();
         sort_mru(&mut rows);
         Ok(rows)
+    }
+
+    /// `image_volume_cache_get_by_volume_id`: the image-cache row of a
+    /// volume. A partial view holds every row of every cache answer in its
+    /// facts, so the row of an entry the flow has read is known.
+    pub fn cache_entry_of_volume(&self, volume_id: &VolumeId) -> Option<&CacheEntry> {
+        self.cache.get(volume_id)
     }
 
     /// Every image-cache row held here, by volume id.
