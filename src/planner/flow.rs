@@ -47,6 +47,14 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
             );
             let current = current(ctx, &volume)?;
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
+            // `create_volume` answers a `VolumeNotFound` from the flow by
+            // cleaning the locks of the request spec's source volume
+            // (`utils.clean_volume_file_locks(source_volid, ...)`); without
+            // one the lock name is `None + '-delete_volume'`: a TypeError
+            // replaces the exception.
+            if r.class == ErrorClass::VolumeNotFound && !matches!(operation, Operation::CreateClonedVolume { .. }) {
+                return raise(ErrorClass::TypeError, "unsupported operand type(s) for +: 'NoneType' and 'str'");
+            }
             Err(Stop::Raise(r))
         }
         Err(other) => Err(other),
