@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
 use crate::model::{
-    CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+    CacheEntry, Host, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
+    VolumeType,
 };
 use crate::rbd::{Cluster, ClusterFact, ImageInfo, ImageSpec, Name, Semantics, SnapSpec};
 
@@ -48,6 +49,11 @@ pub struct HostInfo {
     /// Free bytes in `image_conversion_dir` (as `check_available_space`
     /// measures them).
     pub conversion_free_bytes: u64,
+    /// The volume service's own host, `host@backend` (`VolumeManager.host`),
+    /// which a clustered volume is moved to (`_set_resource_host`). `None`:
+    /// not known; volumes keep the host they have.
+    #[serde(default)]
+    pub service_host: Option<Host>,
 }
 
 /// Capabilities the driver reports to the scheduler that the flow reads.

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::BackendErrorKind;
 pub use crate::error::ErrorClass;
 use crate::model::{
-    Bytes, CacheEntry, GiB, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
+    Bytes, CacheEntry, GiB, Host, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
 };
 use crate::rbd::RbdOp;
 use crate::trace::{Decision, Subject};
@@ -281,6 +281,9 @@ impl fmt::Display for DbWrite {
                 if let Some(b) = set.bootable {
                     write!(f, " bootable={b}")?;
                 }
+                if let Some(h) = &set.host {
+                    write!(f, " host={h}")?;
+                }
                 Ok(())
             }
             Self::CreateVolume { volume } => {
@@ -323,6 +326,9 @@ pub struct VolumeUpdate {
     /// `bootable`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootable: Option<bool>,
+    /// `host`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Host>,
 }
 
 /// One action of a plan.

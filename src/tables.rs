@@ -399,6 +399,9 @@ impl<'f> Tables<'f> {
                 if let Some(b) = set.bootable {
                     v.bootable = b;
                 }
+                if let Some(h) = &set.host {
+                    v.host = Some(h.clone());
+                }
                 self.insert_volume(row);
                 Ok(Applied::undo(DbWrite::UpdateVolume {
                     volume_id: volume_id.clone(),
@@ -496,6 +499,8 @@ fn columns(row: &Volume, set: &VolumeUpdate) -> VolumeUpdate {
         status: set.status.as_ref().map(|_| row.status.clone()),
         size: set.size.map(|_| row.size),
         bootable: set.bootable.map(|_| row.bootable),
+        // The plan moves only rows that have a host.
+        host: set.host.as_ref().and(row.host.clone()),
     }
 }
 
@@ -548,7 +553,9 @@ mod tests {
     #[test]
     fn every_undoable_write_is_undone_exactly() {
         let mut db = Tables::new();
-        db.insert_volume(Volume::new("v1", "p1", GiB(1)));
+        let mut v1 = Volume::new("v1", "p1", GiB(1));
+        v1.host = Some("hostA@ceph#ceph".into());
+        db.insert_volume(v1);
         db.insert_snapshot(Snapshot {
             id: "s1".into(),
             volume_id: "v1".into(),
@@ -563,7 +570,12 @@ mod tests {
         let writes = [
             DbWrite::UpdateVolume {
                 volume_id: "v1".into(),
-                set: VolumeUpdate { status: Some(VolumeStatus::Error), size: Some(GiB(4)), bootable: Some(true) },
+                set: VolumeUpdate {
+                    status: Some(VolumeStatus::Error),
+                    size: Some(GiB(4)),
+                    bootable: Some(true),
+                    host: Some("hostB@ceph#ceph".into()),
+                },
                 previous: VolumeUpdate::default(),
             },
             DbWrite::CreateVolume { volume: Box::new(Volume::new("v2", "p1", GiB(2))) },

@@ -544,6 +544,14 @@ pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) 
             change.bootable = Some(b);
         }
     }
+    if let Some(h) = set.host {
+        if volume.host.as_ref() != Some(&h) {
+            // The plan moves only rows that have a host (the undo puts it
+            // back).
+            previous.host = volume.host.clone();
+            change.host = Some(h);
+        }
+    }
     if change == VolumeUpdate::default() {
         return Ok(());
     }
