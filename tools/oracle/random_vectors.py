@@ -4,8 +4,9 @@
 Usage (any Python 3; nothing of Cinder is imported):
 
     python3 tools/oracle/random_vectors.py --seed S --count N
-                                           [--out DIR] [--per-file K]
-                                           [--coverage] [--list-dims]
+                                           [--start I] [--out DIR]
+                                           [--per-file K] [--coverage]
+                                           [--list-dims] [--show NAME]
 
 Each vector is drawn on its own generator seeded with ``(S, index)``, so the
 first N vectors of a seed are the same whatever ``--count`` is, and vector
@@ -36,7 +37,8 @@ least 3 times, and the rarest ones.
 Vectors are written as JSON arrays (``--per-file`` vectors per file, one
 vector per line) named ``rnd-S-<first index>.json``; each vector's
 ``description`` lists its features, so a difference can be read back to
-the ingredients that produced it.
+the ingredients that produced it. ``--show rnd-S-I`` prints one vector
+and its features.
 """
 
 import argparse
@@ -1235,7 +1237,16 @@ def main(argv=None):
     p.add_argument('--per-file', type=int, default=250)
     p.add_argument('--coverage', action='store_true')
     p.add_argument('--list-dims', action='store_true')
+    p.add_argument('--show', metavar='NAME',
+                   help='print vector NAME (rnd-SEED-INDEX) and its features')
     args = p.parse_args(argv)
+    if args.show:
+        seed, index = args.show[len('rnd-'):].rsplit('-', 1)
+        v, feats = draw(seed, int(index))
+        print(json.dumps(v, indent=1, sort_keys=True))
+        for dim, lvls in feats.items():
+            print('%-36s %s' % (dim, ', '.join(lvls)))
+        return 0
     drawn = draw_many(args.seed, args.count, args.start)
     if args.out:
         paths = write_batches([v for v, _f in drawn], args.out, args.per_file,
