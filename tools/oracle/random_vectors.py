@@ -1077,26 +1077,29 @@ GENERATORS = {
 }
 
 
-def vector_name(seed, index):
+def vector_name(seed, index, only=None):
+    if only:
+        return 'rnd-%s-%s-%05d' % (seed, only, index)
     return 'rnd-%s-%05d' % (seed, index)
 
 
-def draw(seed, index):
-    """Vector ``index`` of ``seed``: (vector, features)."""
+def draw(seed, index, only=None):
+    """Vector ``index`` of ``seed``: (vector, features). With ``only`` (an
+    operation) the draw is of that operation, from a stream of its own."""
     pick = random.Random('cinder-flow-random-op:%s:%d' % (seed, index))
     ops = [o for o, _w in OPERATIONS]
-    op = pick.choices(ops, [w for _o, w in OPERATIONS])[0]
-    d = Draw(seed, index, op)
+    op = only or pick.choices(ops, [w for _o, w in OPERATIONS])[0]
+    d = Draw(seed if not only else '%s-%s' % (seed, only), index, op)
     body = GENERATORS[op](d)
-    v = {'name': vector_name(seed, index),
+    v = {'name': vector_name(seed, index, only),
          'description': 'random %s #%d (%s): %s'
          % (seed, index, op, d.features_text())}
     v.update(body)
     return v, d.features
 
 
-def draw_many(seed, count, start=0):
-    return [draw(seed, i) for i in range(start, start + count)]
+def draw_many(seed, count, start=0, only=None):
+    return [draw(seed, i, only) for i in range(start, start + count)]
 
 
 # --- pair coverage ------------------------------------------------------------------
@@ -1213,8 +1216,7 @@ def write_batches(vectors, out, per_file, seed):
     paths = []
     for start in range(0, len(vectors), per_file):
         chunk = vectors[start:start + per_file]
-        first = int(chunk[0]['name'].rsplit('-', 1)[1])
-        path = os.path.join(out, 'rnd-%s-%05d.json' % (seed, first))
+        path = os.path.join(out, chunk[0]['name'] + '.json')
         with open(path, 'w') as f:
             f.write(array_text(chunk))
         paths.append(path)
@@ -1237,17 +1239,21 @@ def main(argv=None):
     p.add_argument('--per-file', type=int, default=250)
     p.add_argument('--coverage', action='store_true')
     p.add_argument('--list-dims', action='store_true')
+    p.add_argument('--operation', choices=sorted(GENERATORS),
+                   help='draw only this operation (its own stream and names '
+                   'rnd-SEED-OPERATION-INDEX), e.g. to check its coverage')
     p.add_argument('--show', metavar='NAME',
                    help='print vector NAME (rnd-SEED-INDEX) and its features')
     args = p.parse_args(argv)
     if args.show:
-        seed, index = args.show[len('rnd-'):].rsplit('-', 1)
-        v, feats = draw(seed, int(index))
+        rest, index = args.show[len('rnd-'):].rsplit('-', 1)
+        seed, _, only = rest.partition('-')
+        v, feats = draw(seed, int(index), only or None)
         print(json.dumps(v, indent=1, sort_keys=True))
         for dim, lvls in feats.items():
             print('%-36s %s' % (dim, ', '.join(lvls)))
         return 0
-    drawn = draw_many(args.seed, args.count, args.start)
+    drawn = draw_many(args.seed, args.count, args.start, args.operation)
     if args.out:
         paths = write_batches([v for v, _f in drawn], args.out, args.per_file,
                               args.seed)
