@@ -1,7 +1,9 @@
-//! Runs every conformance vector under tests/vectors (the shared sample) and
-//! tests/vectors/oracle (generated with tools/oracle from real Cinder 29)
-//! through the in-memory backends and compares with upstream's results
-//! (FORMAT.md §12).
+//! Runs every conformance vector under tests/vectors (the shared sample),
+//! tests/vectors/oracle (generated with tools/oracle from real Cinder 29) and
+//! tests/vectors/random (random situations from tools/oracle/campaign.py,
+//! with real Cinder 29's results inline, plus the minimal vectors the
+//! campaign's shrinking produced) through the in-memory backends and
+//! compares with upstream's results (FORMAT.md §12).
 //!
 //! tests/vectors/KNOWN_FAILING lists vectors that do not pass yet. The list
 //! may only shrink: a listed vector that starts passing fails this test
@@ -89,4 +91,12 @@ async fn oracle_generated_vectors() {
         return;
     }
     check(&["tests/vectors/oracle"]).await;
+}
+
+#[tokio::test]
+async fn random_campaign_vectors() {
+    if !Path::new("tests/vectors/random").is_dir() {
+        return;
+    }
+    check(&["tests/vectors/random"]).await;
 }
