@@ -132,7 +132,10 @@
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;
+pub mod coordination;
 pub mod error;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod explain;
 pub mod facts;
 #[cfg(feature = "glance")]
