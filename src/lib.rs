@@ -136,9 +136,9 @@ pub mod config;
 pub mod conformance;
 pub mod coordination;
 pub mod error;
+mod escape;
 #[cfg(feature = "etcd")]
 pub mod etcd;
-mod escape;
 pub mod explain;
 pub mod facts;
 #[cfg(feature = "glance")]

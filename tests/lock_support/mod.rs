@@ -119,7 +119,8 @@ pub fn problems(cluster: &Cluster, rows: &DbContents, applied: &[RbdOp]) -> Vec<
         out.push(format!("snapshot {name} was created {n} times"));
     }
     let images: BTreeSet<&str> = cluster.images("volumes").map(|(name, _)| name).collect();
-    let live: BTreeMap<&VolumeId, &Volume> = rows.volumes.iter().filter(|(id, _)| !rows.deleted.contains(*id)).collect();
+    let live: BTreeMap<&VolumeId, &Volume> =
+        rows.volumes.iter().filter(|(id, _)| !rows.deleted.contains(*id)).collect();
     for n in 0..CREATES {
         let id = volume_id(n);
         match live.get(&id) {
