@@ -134,8 +134,11 @@
 pub mod config;
 #[doc(hidden)]
 pub mod conformance;
+pub mod coordination;
 pub mod error;
 mod escape;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 pub mod explain;
 pub mod facts;
 #[cfg(feature = "glance")]

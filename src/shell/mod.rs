@@ -32,7 +32,9 @@
 mod api;
 mod exec;
 mod gather;
+mod locked;
 
 pub use api::{api_request, api_request_from};
 pub use exec::{execute, outcome_error, Diverged, ExecOptions, Report, Undone};
 pub use gather::{drive, fetch, plan, plan_from, Backends, GatherError};
+pub use locked::{acquire, run, run_with, Fenced, Held, Ran, RunError};

@@ -80,6 +80,20 @@ fn gib(v: u64, what: &str) -> BackendResult<i64> {
     })
 }
 
+/// Starts a write transaction. On SQLite it takes the write lock at once
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads first and then
+/// writes gets `SQLITE_BUSY` at once, without the busy timeout, when
+/// another process is writing, whereas an immediate one waits its turn.
+macro_rules! begin {
+    ($p:ident, $d:ident) => {
+        if $d == Dialect::Sqlite {
+            $p.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            $p.begin().await
+        }
+    };
+}
+
 /// Performs one write in its own transaction.
 pub(crate) async fn apply(pool: &Pool, write: &DbWrite) -> BackendResult<()> {
     match write {
@@ -135,8 +149,8 @@ fn dialect(pool: &Pool) -> Dialect {
 /// One statement in its own transaction; the number of rows it matched
 /// (sqlx asks MySQL for found rather than changed rows).
 async fn run_one(pool: &Pool, sql: &str, params: &[Param], operation: String) -> BackendResult<u64> {
-    on_pool!(pool, p, _d => {
-        let mut tx = p.begin().await.map_err(failed(operation.clone()))?;
+    on_pool!(pool, p, d => {
+        let mut tx = begin!(p, d).map_err(failed(operation.clone()))?;
         let done = bind_all!(sqlx::query(sql), params).execute(&mut *tx).await.map_err(failed(operation.clone()))?;
         tx.commit().await.map_err(failed(operation))?;
         Ok(done.rows_affected())
@@ -185,8 +199,8 @@ async fn create_volume(pool: &Pool, write: &DbWrite, v: &Volume) -> BackendResul
     let now = now_param(d).map_err(sql_err)?;
     let created = time_param(d, v.created_at).map_err(sql_err)?;
     let size = gib(v.size.0, &format!("volume {}", v.id))?;
-    on_pool!(pool, p, _d => {
-        let mut tx = p.begin().await.map_err(failed(op.clone()))?;
+    on_pool!(pool, p, d => {
+        let mut tx = begin!(p, d).map_err(failed(op.clone()))?;
         let taken: Vec<String> = sqlx::query_scalar("SELECT id FROM volumes WHERE id = ?")
             .bind(v.id.as_str())
             .fetch_all(&mut *tx)
@@ -276,7 +290,7 @@ async fn destroy_volume(pool: &Pool, write: &DbWrite, id: &VolumeId) -> BackendR
     let d = dialect(pool);
     let now = now_param(d).map_err(sql_err)?;
     on_pool!(pool, p, d => {
-        let mut tx = p.begin().await.map_err(failed(op.clone()))?;
+        let mut tx = begin!(p, d).map_err(failed(op.clone()))?;
         let mut params = Vec::new();
         let cond = exact(d, "id", id.as_str(), &mut params);
         let sql = format!("SELECT id FROM volumes WHERE {cond} AND deleted = 0");
@@ -329,7 +343,7 @@ async fn create_cache_entry(pool: &Pool, e: &CacheEntry) -> BackendResult<()> {
         opt_text(e.cluster_name.as_deref()),
     ];
     on_pool!(pool, p, d => {
-        let mut tx = p.begin().await.map_err(failed(op.clone()))?;
+        let mut tx = begin!(p, d).map_err(failed(op.clone()))?;
         let mut params = Vec::new();
         let cond = exact(d, "volume_id", e.volume_id.as_str(), &mut params);
         let sql = format!("DELETE FROM image_volume_cache_entries WHERE {cond}");
@@ -373,7 +387,7 @@ async fn set_glance_metadata(
     let d = dialect(pool);
     let now = now_param(d).map_err(sql_err)?;
     on_pool!(pool, p, d => {
-        let mut tx = p.begin().await.map_err(failed(op.clone()))?;
+        let mut tx = begin!(p, d).map_err(failed(op.clone()))?;
         let mut params = Vec::new();
         let cond = exact(d, "id", volume_id.as_str(), &mut params);
         let sql = format!("SELECT id FROM volumes WHERE {cond} AND deleted = 0");
