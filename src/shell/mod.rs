@@ -32,7 +32,10 @@
 mod api;
 mod exec;
 mod gather;
+mod leftover;
+mod undo;
 
 pub use api::{api_request, api_request_from};
-pub use exec::{execute, outcome_error, Diverged, ExecOptions, Report, Undone};
+pub use exec::{execute, outcome_error, Diverged, ErrorMark, ExecOptions, Report, StepEffect, Undone};
 pub use gather::{drive, fetch, plan, plan_from, Backends, GatherError};
+pub use leftover::{ImageState, Leftover, RowState, SnapshotState};
