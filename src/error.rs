@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// What went wrong in a backend call, in librbd's vocabulary where it has
-/// one (the kinds of `../shared/conformance/FORMAT.md` §9.1).
+/// one (the kinds of docs/FORMAT.md §9.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]

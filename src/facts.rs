@@ -453,7 +453,7 @@ impl Facts {
         let mut rows: Vec<(VolumeId, Option<Arc<Volume>>)> = Vec::new();
         for fact in facts {
             match fact {
-                Fact::Volume { volume_id, volume } if rows.last().map_or(true, |(last, _)| *last < volume_id) => {
+                Fact::Volume { volume_id, volume } if rows.last().is_none_or(|(last, _)| *last < volume_id) => {
                     rows.push((volume_id, volume));
                 }
                 other => {

@@ -511,7 +511,7 @@ impl fmt::Display for StorePlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "outcome: {:?}", self.outcome)?;
         if let Some(l) = &self.location {
-            writeln!(f, "location: {l}")?;
+            writeln!(f, "location: {}", crate::escape::Escaped(l))?;
         }
         for (i, s) in self.steps.iter().enumerate() {
             match s {
@@ -525,7 +525,7 @@ impl fmt::Display for StorePlan {
             }
         }
         for n in &self.notes {
-            writeln!(f, "  - {n}")?;
+            writeln!(f, "  - {}", crate::escape::Escaped(n))?;
         }
         Ok(())
     }

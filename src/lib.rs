@@ -113,6 +113,7 @@
 //! | `testing` | the testing kit: proptest strategies for whole situations, the port conformance suites |
 //! | `rbd` | `librbd::RbdDriver`, the [`Driver`] on a real Ceph cluster (needs the librbd-dev, librados-dev and libclang-dev packages at build time) |
 //! | `glance` | `glance::GlanceImageService`, the [`ImageService`] on Glance's v2 HTTP API (reqwest with rustls, tokio) |
+//! | `sql` | `sql::SqlVolumeDb`, the [`VolumeDb`] on Cinder's own MySQL/MariaDB or SQLite database (sqlx, tokio) |
 //!
 //! ## Layers
 //!
@@ -124,6 +125,7 @@
 //!   planner speaks one protocol ([`Decide`]).
 //! * [`ports`], [`shell`]: the async traits and the gather/execute shell.
 //! * [`memory`]: in-memory backends. [`glance_store`]: Glance's RBD store.
+//! * `sql` (cargo feature `sql`): the [`VolumeDb`] over Cinder's own database.
 //!
 //! docs/ARCHITECTURE.md in the package explains the design.
 #![warn(missing_docs, unreachable_pub)]
@@ -133,6 +135,7 @@ pub mod config;
 #[doc(hidden)]
 pub mod conformance;
 pub mod error;
+mod escape;
 pub mod explain;
 pub mod facts;
 #[cfg(feature = "glance")]
@@ -150,6 +153,8 @@ mod pyvalue;
 pub mod rbd;
 mod serde_map;
 pub mod shell;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod tables;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -269,6 +269,7 @@ pub enum DbWrite {
 
 impl fmt::Display for DbWrite {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::UpdateVolume { volume_id, set, .. } => {
                 write!(f, "set volume {volume_id}")?;
@@ -351,12 +352,13 @@ pub enum Action {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Rbd { op } => write!(f, "{op}"),
             Self::DownloadImage { image_id, expect } => {
                 write!(f, "download image {image_id} ({}, {} once raw)", expect.disk_format, expect.size)
             }
-            Self::Db { write } => write.fmt(f),
+            Self::Db { write } => write!(f, "{write}"),
         }
     }
 }
@@ -487,6 +489,7 @@ impl Explained<'_> {
 
 impl fmt::Display for Explained<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self.decision.subject {
             Subject::Location { index } => {
                 let url = self.plan.location_url(index).unwrap_or("no URL");
@@ -507,7 +510,7 @@ impl fmt::Display for Explained<'_> {
                     self.decision.verdict
                 )
             }
-            _ => self.decision.fmt(f),
+            _ => write!(f, "{}", self.decision),
         }
     }
 }

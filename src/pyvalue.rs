@@ -4,10 +4,16 @@
 //!
 //! One place for all of them, shared by the image-location parser
 //! ([`crate::location`]) and the API planner: each is differentially tested
-//! against CPython 3.11 (tests/location_python_diff.rs and
-//! tests/api_properties.rs). Crate-private; the differential tests and fuzz
-//! targets reach them through the hidden [`crate::internals`].
+//! against CPython 3.11 (tests/location_python_diff.rs,
+//! tests/api_properties.rs and tests/python_values_diff.rs). Crate-private;
+//! the differential tests and fuzz targets reach them through the hidden
+//! [`crate::internals`].
+//!
+//! `int()` and `float()` of a string read any Unicode decimal digit and
+//! Unicode white space, strip only ASCII white space afterwards, and
+//! refuse more than 4300 digits, as CPython 3.11 does.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -147,10 +153,22 @@ impl fmt::Debug for PyInt {
 impl std::str::FromStr for PyInt {
     type Err = PyError;
 
-    /// Python `int(s)` in base 10 (whitespace, a sign and `_` between digits
-    /// allowed).
+    /// Python `int(s)` in base 10 (white space, a sign and `_` between
+    /// digits allowed; any Unicode decimal digit is a digit), with its
+    /// `ValueError` messages.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_py_int(s).ok_or_else(|| PyError::ValueError(format!("invalid literal for int() with base 10: {s:?}")))
+        match int_digits(s) {
+            Ok((negative, digits)) => Ok(PyInt::from_digits(negative, &digits)),
+            Err(IntTextError::TooManyDigits(n)) => Err(PyError::ValueError(format!(
+                "Exceeds the limit ({INT_MAX_STR_DIGITS} digits) for integer string conversion: value has {n} \
+                 digits; use sys.set_int_max_str_digits() to increase the limit"
+            ))),
+            // `%.200R`: the repr, cut after 200 characters.
+            Err(IntTextError::Invalid) => Err(PyError::ValueError(format!(
+                "invalid literal for int() with base 10: {}",
+                py_repr(s).chars().take(200).collect::<String>()
+            ))),
+        }
     }
 }
 
@@ -222,43 +240,184 @@ pub fn py_strip(s: &str) -> &str {
     s.trim_matches(py_isspace)
 }
 
-/// Removes PEP 515 underscores, which may only stand between two digits.
-fn without_underscores(s: &str) -> Option<String> {
-    let chars: Vec<char> = s.chars().collect();
-    for (i, c) in chars.iter().enumerate() {
-        if *c == '_' {
-            let before = i.checked_sub(1).and_then(|j| chars.get(j)).is_some_and(char::is_ascii_digit);
-            let after = chars.get(i + 1).is_some_and(char::is_ascii_digit);
-            if !before || !after {
-                return None;
-            }
+/// The first code point of each run of ten Unicode decimal digits (general
+/// category Nd, what `unicodedata.decimal` reads) in Unicode 14.0.0, the
+/// version of CPython 3.11's `unicodedata`. Each run holds the digits 0 to
+/// 9 in order.
+const DECIMAL_ZEROS: [u32; 66] = [
+    0x30, 0x660, 0x6F0, 0x7C0, 0x966, 0x9E6, 0xA66, 0xAE6, 0xB66, 0xBE6, 0xC66, 0xCE6, 0xD66, 0xDE6, 0xE50, 0xED0,
+    0xF20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90, 0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620,
+    0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10, 0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0,
+    0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60,
+    0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// `sys.get_int_max_str_digits()` by default (CPython 3.11.0 and the
+/// 3.10.7 / 3.9.14 / 3.8.14 / 3.7.14 security releases): `int()` of a
+/// string with more digits raises `ValueError`.
+pub(crate) const INT_MAX_STR_DIGITS: usize = 4300;
+
+/// The decimal value of a Unicode digit (`unicodedata.decimal(c)`).
+fn decimal(c: char) -> Option<u8> {
+    let cp = u32::from(c);
+    let i = DECIMAL_ZEROS.partition_point(|&zero| zero <= cp).checked_sub(1)?;
+    let offset = cp - DECIMAL_ZEROS[i];
+    (offset < 10).then_some(offset as u8)
+}
+
+/// CPython's `_PyUnicode_TransformDecimalAndSpaceToASCII`, the first step
+/// of `int(str)` and `float(str)`: ASCII is kept, other white space
+/// becomes a space, other decimal digits their ASCII digit, and the first
+/// other character becomes `?` and ends the text.
+fn to_ascii_digits_and_spaces(s: &str) -> Cow<'_, str> {
+    if s.is_ascii() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_ascii() && c != '\x7f' {
+            out.push(c);
+        } else if c.is_whitespace() {
+            // For non-ASCII characters Rust's White_Space and Python's
+            // `str.isspace` list the same code points.
+            out.push(' ');
+        } else if let Some(d) = decimal(c) {
+            out.push(char::from(b'0' + d));
+        } else {
+            out.push('?');
+            break;
         }
     }
-    Some(chars.into_iter().filter(|c| *c != '_').collect())
+    Cow::Owned(out)
 }
 
-/// Python `int(s)` for a string, base 10; `None` where Python raises
-/// `ValueError`.
-pub fn parse_py_int(s: &str) -> Option<PyInt> {
-    let t = py_strip(s);
-    let (negative, body) = match t.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
+/// `Py_ISSPACE`: the ASCII white space `int` and `float` strip once the
+/// text is ASCII (not U+001C..U+001F, which `str.strip` would remove).
+fn is_ascii_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r')
+}
+
+fn trim_ascii_space(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_ascii() && is_ascii_space(c as u8))
+}
+
+/// Why `int(s)` raises `ValueError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum IntTextError {
+    /// "invalid literal for int() with base 10: ..."
+    Invalid,
+    /// More than [`INT_MAX_STR_DIGITS`] digits (leading zeros included).
+    TooManyDigits(usize),
+}
+
+/// `int(s)` for a `str`, base 10: the sign and the ASCII digits (leading
+/// zeros kept), in CPython's order of checks (`PyLong_FromString`):
+/// white space, a sign, no leading underscore, digits with single
+/// underscores between them, the digit limit, then only white space.
+pub(crate) fn int_digits(s: &str) -> Result<(bool, String), IntTextError> {
+    let ascii = to_ascii_digits_and_spaces(s);
+    let b = ascii.as_bytes();
+    let mut i = b.iter().take_while(|c| is_ascii_space(**c)).count();
+    let negative = match b.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
     };
-    if body.is_empty() || !body.chars().all(|c| c.is_ascii_digit() || c == '_') {
-        return None;
+    if b.get(i) == Some(&b'_') {
+        return Err(IntTextError::Invalid);
     }
-    let digits = without_underscores(body)?;
-    Some(PyInt::from_digits(negative, &digits))
+    let mut digits = String::new();
+    let mut prev = 0u8;
+    while let Some(&c) = b.get(i) {
+        if c == b'_' {
+            if prev == b'_' {
+                return Err(IntTextError::Invalid);
+            }
+        } else if c.is_ascii_digit() {
+            digits.push(char::from(c));
+        } else {
+            break;
+        }
+        prev = c;
+        i += 1;
+    }
+    if prev == b'_' || digits.is_empty() {
+        return Err(IntTextError::Invalid);
+    }
+    if digits.len() > INT_MAX_STR_DIGITS {
+        return Err(IntTextError::TooManyDigits(digits.len()));
+    }
+    if !b[i..].iter().all(|c| is_ascii_space(*c)) {
+        return Err(IntTextError::Invalid);
+    }
+    Ok((negative, digits))
 }
 
-/// Python `float(s)` for a string; `None` where Python raises `ValueError`.
-pub fn parse_py_float(s: &str) -> Option<f64> {
-    let t = without_underscores(py_strip(s))?;
-    if !t.is_ascii() {
+/// `float(s)` for a `str`; `None` where CPython raises `ValueError`.
+/// Underscores may only stand between two digits
+/// (`_Py_string_to_number_with_underscores`); the rest is C's `strtod`
+/// grammar with `inf`, `infinity` and `nan` in any case, which Rust's
+/// `f64` parser reads the same way.
+pub(crate) fn float_value(s: &str) -> Option<f64> {
+    let ascii = to_ascii_digits_and_spaces(s);
+    let text: Cow<'_, str> = if ascii.contains('_') {
+        let b = ascii.as_bytes();
+        let mut out = String::with_capacity(b.len());
+        let mut prev = 0u8;
+        for &c in b {
+            if c == b'_' {
+                if !prev.is_ascii_digit() {
+                    return None;
+                }
+            } else {
+                if prev == b'_' && !c.is_ascii_digit() {
+                    return None;
+                }
+                out.push(char::from(c));
+            }
+            prev = c;
+        }
+        if prev == b'_' {
+            return None;
+        }
+        Cow::Owned(out)
+    } else {
+        ascii
+    };
+    let t = trim_ascii_space(&text);
+    // Rust's parser takes a few spellings C's does not: none of them has
+    // anything but a sign, digits, `.`, `e`/`E` or the words.
+    if t.is_empty() || t.contains('\0') {
         return None;
     }
     t.parse::<f64>().ok()
+}
+
+/// Python `int(s)` for a string, base 10; `None` where Python raises
+/// `ValueError` (see [`PyInt`]'s `FromStr` for the message): Unicode
+/// decimal digits count as digits, Unicode white space around the number
+/// is ignored (not U+001C..U+001F, which `int` keeps), and more than 4300
+/// digits are refused.
+///
+/// ```
+/// use cinder_flow::internals::parse_py_int;
+/// assert_eq!(parse_py_int(" \u{0663}\u{FF13} ").map(|i| i.to_string()), Some("33".into()));
+/// assert!(parse_py_int(&"9".repeat(4301)).is_none());
+/// ```
+pub fn parse_py_int(s: &str) -> Option<PyInt> {
+    s.parse().ok()
+}
+
+/// Python `float(s)` for a string; `None` where Python raises `ValueError`.
+/// Unicode digits and spaces are read as `int` reads them.
+pub fn parse_py_float(s: &str) -> Option<f64> {
+    float_value(s)
 }
 
 /// oslo.utils `strutils.bool_from_string(s)` (not strict).
@@ -893,5 +1052,35 @@ mod tests {
             msg("x://[\u{85}\u{e000}\u{10ffff}é]").as_deref(),
             Some("'\\x85\\ue000\\U0010ffffé' does not appear to be an IPv4 or IPv6 address")
         );
+    }
+
+    #[test]
+    fn the_digit_table_has_runs_of_ten_in_order() {
+        assert!(DECIMAL_ZEROS.windows(2).all(|w| w[1] >= w[0] + 10));
+        assert_eq!(decimal('7'), Some(7));
+        assert_eq!(decimal('\u{0663}'), Some(3)); // ARABIC-INDIC DIGIT THREE
+        assert_eq!(decimal('\u{FF13}'), Some(3)); // FULLWIDTH DIGIT THREE
+        assert_eq!(decimal('\u{1D7D9}'), Some(1)); // MATHEMATICAL DOUBLE-STRUCK DIGIT ONE
+        assert_eq!(decimal('\u{00B2}'), None); // SUPERSCRIPT TWO is not a decimal
+        assert_eq!(decimal('a'), None);
+    }
+
+    #[test]
+    fn int_reads_unicode_digits_and_spaces() {
+        assert_eq!(int_digits("\u{0661}\u{0662}"), Ok((false, "12".into())));
+        assert_eq!(int_digits(" \u{2003}-\u{FF13}\u{3000}"), Ok((true, "3".into())));
+        assert_eq!(int_digits("\u{1c}5"), Err(IntTextError::Invalid));
+        assert_eq!(int_digits(&"1".repeat(4301)), Err(IntTextError::TooManyDigits(4301)));
+        assert_eq!(int_digits(&format!("{}_", "1".repeat(4301))), Err(IntTextError::Invalid));
+        assert_eq!(int_digits(&format!("{}x", "1".repeat(4301))), Err(IntTextError::TooManyDigits(4301)));
+        assert!(int_digits(&"1".repeat(4300)).is_ok());
+    }
+
+    #[test]
+    fn float_reads_unicode_digits() {
+        assert_eq!(float_value("\u{0661}.\u{0665}"), Some(1.5));
+        assert_eq!(float_value("1_0.5"), Some(10.5));
+        assert_eq!(float_value("1._5"), None);
+        assert_eq!(float_value("\u{1c}1.0"), None);
     }
 }

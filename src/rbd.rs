@@ -2,7 +2,7 @@
 //!
 //! [`Cluster`] holds pools, images, snapshots, clone links and the trash, and
 //! [`Cluster::apply`] performs one cluster-changing [`RbdOp`] with the error
-//! semantics of `../shared/conformance/FORMAT.md` §9.1 (which follow librbd:
+//! semantics of docs/FORMAT.md §9.1 (which follow librbd:
 //! cloning needs a protected snapshot on clone-v1 clusters, removing needs no
 //! snapshots and no watchers, unprotecting needs no children, ...).
 //!
@@ -49,6 +49,7 @@ impl ImageSpec {
 
 impl fmt::Display for ImageSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "{}/{}", self.pool, self.name)
     }
 }
@@ -79,6 +80,7 @@ impl SnapSpec {
 
 impl fmt::Display for SnapSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "{}/{}@{}", self.pool, self.image, self.snap)
     }
 }
@@ -312,6 +314,7 @@ impl RbdOp {
 
 impl fmt::Display for RbdOp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Create { image, size, .. } => write!(f, "create {image} ({size})"),
             Self::Clone { parent, child, .. } => write!(f, "clone {parent} -> {child}"),
@@ -387,14 +390,14 @@ struct Knowledge {
 
 /// Whose librbd error rules a [`Cluster`] follows where they differ.
 ///
-/// The conformance format (FORMAT.md §9.1, and the oracle that produced the
+/// The conformance format (docs/FORMAT.md §9.1, and the oracle that produced the
 /// vectors) and a real librbd 16 (Pacific, measured by `tests/rbd_real.rs`)
 /// disagree in three places; everything else is the same.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Semantics {
-    /// FORMAT.md §9.1: `remove` of an image with watchers *and* snapshots
+    /// docs/FORMAT.md §9.1: `remove` of an image with watchers *and* snapshots
     /// is `Busy`; `trash_move` of a watched image is `Busy`;
     /// `unprotect_snap` of a snapshot with children is `Busy`.
     /// The default, so that plans match the conformance vectors.
@@ -421,7 +424,7 @@ pub struct Cluster {
     pub clone_v2: bool,
     /// The librados `rbd_default_features` value, if set.
     pub default_features: Option<u64>,
-    /// Whose error rules apply where FORMAT.md §9.1 and librbd differ.
+    /// Whose error rules apply where docs/FORMAT.md §9.1 and librbd differ.
     #[serde(default)]
     pub semantics: Semantics,
     pools: BTreeMap<Name, Pool>,

@@ -133,6 +133,7 @@ impl Subject {
 
 impl fmt::Display for Subject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Location { index } => write!(f, "location #{}", index + 1),
             Self::Locations { first, last } => write!(f, "locations #{} to #{}", first + 1, last + 1),
@@ -334,6 +335,7 @@ pub struct StaleEntry {
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::NotRbd => f.write_str("not an rbd:// URL"),
             Self::BlankComponent => f.write_str("rbd:// URL with an empty component"),
@@ -455,6 +457,7 @@ pub struct Decision {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Chosen => f.write_str("chosen"),
             Self::Rejected { because } => write!(f, "rejected: {because}"),
@@ -468,6 +471,7 @@ impl fmt::Display for Verdict {
 /// [`Plan::explained`](crate::plan::Plan::explained) for the URL.
 impl fmt::Display for Decision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "[{}] {}: {}", self.stage, self.subject, self.verdict)
     }
 }

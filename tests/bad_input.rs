@@ -67,6 +67,79 @@ fn vectors_report_what_is_wrong() {
     ));
 }
 
+/// Vectors with misspelt fields, duplicate ids, rows naming missing rows
+/// and integers beyond 64 bits are refused with what is wrong.
+#[test]
+fn vectors_are_checked_for_consistency() {
+    let v = |extra: &str| format!(r#"{{"name": "v", "operation": "create_volume", "volume": {{"id": "x"}}{extra}}}"#);
+    let cases = [
+        (v(r#", "volumes": []"#), "unknown field `volumes`"),
+        (v(r#", "db": {"snapshot": []}"#), "unknown field `snapshot`"),
+        (
+            v(r#", "cluster": {"pools": {"p": {"i": {"snaps": [{"name": "s", "protect": true}]}}}}"#),
+            "unknown field `protect`",
+        ),
+        (v(r#", "request": {"snapshot_id": "s"}"#), "request.snapshot_id is not a field of create_volume requests"),
+        (v(r#", "db": {"volumes": [{"id": "y"}, {"id": "y"}]}"#), "two volumes have the id \"y\""),
+        (v(r#", "db": {"volumes": [{"id": "x"}]}"#), "two volumes have the id \"x\""),
+        (v(r#", "images": [{"id": "i"}, {"id": "i"}]"#), "two images have the id \"i\""),
+        (v(r#", "db": {"volume_types": [{"name": "t"}, {"name": "t"}]}"#), "two volume types are named \"t\""),
+        (
+            v(r#", "db": {"image_cache": [{"image_id": "i", "host": "h", "volume_id": "gone"}]}"#),
+            "names volume gone which is not in db.volumes",
+        ),
+        (
+            v(r#", "cluster": {"pools": {"p": {"c": {"parent": {"pool": "p", "image": "i", "snap": "s"}}}}}"#),
+            "is a clone of p/i@s, which is not in cluster.pools",
+        ),
+        (
+            v(r#", "cluster": {"pools": {"p": {"i": {"size": 100000000000000000000}}}}"#),
+            "the integer 100000000000000000000 at line 1",
+        ),
+        (v(r#", "env": {"image_conversion_free_bytes": -9223372036854775809}"#), "does not fit in 64 bits"),
+    ];
+    for (text, wanted) in cases {
+        let e = parse_vectors(&text).expect_err(&text);
+        assert!(e.contains(wanted), "{text}: {e}");
+    }
+    // Integers inside strings are text, not numbers.
+    assert!(parse_vectors(&v(r#", "description": "100000000000000000000 \" 1e999 \\""#)).is_ok());
+}
+
+/// Timestamps Python refuses are refused; the one that used to panic (a UTC
+/// date past year 9999) is an error naming the field.
+#[test]
+fn vector_timestamps_as_python_reads_them() {
+    for (ts, reason) in [
+        ("9999-12-31T23:59:59-01:00", "outside years 1 to 9999"),
+        ("2024-01-01T00:00:00+24:00", "offset must be a timedelta strictly between"),
+        ("2016-12-31T23:59:60Z", "second must be in 0..59"),
+    ] {
+        let text = format!(
+            r#"{{"name": "v", "operation": "create_from_image", "volume": {{"id": "x"}}, "image": {{"id": "i", "updated_at": "{ts}"}}}}"#
+        );
+        let e = vector_error(&text);
+        assert!(e.contains("image.updated_at") && e.contains(reason), "{ts}: {e}");
+    }
+}
+
+/// A size of 4300 digits is an integer to `int()` and fails the quota as
+/// upstream does (`QuotaUsageOverflow`, recorded from Cinder 29); 4301
+/// digits are refused by `int()` itself (tests/vectors/python).
+#[test]
+fn a_size_at_pythons_digit_limit() {
+    let text = format!(
+        r#"{{"name": "v", "operation": "api_create", "db": {{"services": [{{"host": "hostA@ceph"}}]}}, "request": {{"size": "{}"}}}}"#,
+        "1".repeat(4300)
+    );
+    let out = rt().block_on(run(&parse_vectors(&text).unwrap()[0])).unwrap();
+    assert_eq!(out.result["error"], "QuotaUsageOverflow", "{}", out.result);
+    let size = "1".repeat(4301).parse::<cinder_flow::planner::PyInt>().unwrap_err();
+    assert!(size
+        .message()
+        .starts_with("Exceeds the limit (4300 digits) for integer string conversion: value has 4301"));
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(512), ..ProptestConfig::default() })]
 
@@ -116,7 +189,41 @@ fn configuration_errors_name_option_and_value() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(CinderConf::parse("[broken"), Err(ConfigFileError::Syntax { .. })));
+    assert!(matches!(CinderConf::parse("[broken"), Err(ConfigFileError::Syntax { line: 1, .. })));
+}
+
+/// cinder.conf as oslo.config reads it: what oslo refuses is refused with
+/// the line; what oslo accepts and Cinder ignores is reported.
+#[test]
+fn cinder_conf_hostile_input() {
+    // oslo refuses keys before any section; rust-ini used to read them as [DEFAULT].
+    match CinderConf::parse("enabled_backends = a\n[a]\n") {
+        Err(ConfigFileError::Syntax { line, message, .. }) => {
+            assert_eq!((line, message.as_str()), (1, "Section must be started before assignment"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // A substitution loop and an unknown reference fail the load, naming the key.
+    for (text, key) in [
+        (
+            "[DEFAULT]\nenabled_backends = a\n[a]\nrbd_user = ${rbd_secret_uuid}\nrbd_secret_uuid = $rbd_user\n",
+            "rbd_user",
+        ),
+        (
+            "[DEFAULT]\nenabled_backends = a\nstorage_availability_zone = $no_such_option\n[a]\n",
+            "storage_availability_zone",
+        ),
+    ] {
+        match CinderConf::parse(text).unwrap().load(None) {
+            Err(ConfigFileError::Substitution { key: k, .. }) => assert_eq!(k, key),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    // A control character in a key is reported, escaped when shown.
+    let l =
+        CinderConf::parse("[DEFAULT]\nenabled_backends = a\n[a]\nrbd_pool\u{1b}[2J = x\n").unwrap().load(None).unwrap();
+    assert_eq!(l.unknown.len(), 1);
+    assert_eq!(cinder_flow::explain::Escaped(&l.unknown[0].key).to_string(), "rbd_pool\\u{1b}[2J");
 }
 
 proptest! {
@@ -139,7 +246,7 @@ proptest! {
     }
 
     #[test]
-    fn cinder_conf_never_panics(text in "[\\[\\]a-z_=# \"\n]{0,120}") {
+    fn cinder_conf_never_panics(text in "[\\[\\]a-z_=#:;$.{}\\\\ \t\r\"\n]{0,120}") {
         if let Ok(conf) = CinderConf::parse(&text) {
             let _ = conf.load(None);
         }

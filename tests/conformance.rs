@@ -1,7 +1,9 @@
-//! Runs every conformance vector under tests/vectors (the shared sample) and
+//! Runs every conformance vector under tests/vectors (the shared sample),
 //! tests/vectors/oracle (generated with tools/oracle from real Cinder 29)
+//! and tests/vectors/python (Python value edge cases, results recorded with
+//! tools/oracle)
 //! through the in-memory backends and compares with upstream's results
-//! (FORMAT.md §12).
+//! (docs/FORMAT.md §12).
 //!
 //! tests/vectors/KNOWN_FAILING lists vectors that do not pass yet. The list
 //! may only shrink: a listed vector that starts passing fails this test
@@ -89,4 +91,11 @@ async fn oracle_generated_vectors() {
         return;
     }
     check(&["tests/vectors/oracle"]).await;
+}
+
+/// Sizes in Unicode digits, Unicode spaces and past the 4300-digit limit of
+/// `int()`, with results recorded from real Cinder 29 by tools/oracle.
+#[tokio::test]
+async fn python_value_vectors() {
+    check(&["tests/vectors/python"]).await;
 }

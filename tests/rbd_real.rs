@@ -270,7 +270,7 @@ fn vectors_do_the_same_on_real_ceph_as_in_memory() {
 
 /// Vectors where real librbd 16.2 and the simulation with
 /// [`Semantics::Librbd`] still differ (none now: the rules where
-/// FORMAT.md §9.1 and librbd disagree are modelled by
+/// docs/FORMAT.md §9.1 and librbd disagree are modelled by
 /// `Semantics::Librbd`). An entry must still differ, or the test fails.
 const KNOWN_DIVERGENT: [(&str, &str); 0] = [];
 
@@ -366,7 +366,7 @@ fn error_kinds_match_the_simulation() {
         }
         let info = real.image_info(&busy).await.expect("stat").expect("exists");
         assert_eq!(info.image.watchers, 1, "one watcher");
-        // Where FORMAT.md §9.1 and librbd 16.2 differ, `Semantics::Librbd`
+        // Where docs/FORMAT.md §9.1 and librbd 16.2 differ, `Semantics::Librbd`
         // answers like librbd: with a watcher and a snapshot, remove fails
         // for the snapshot; moving a watched image to the trash succeeds.
         let (r, m) = both(&real, &memory, RbdOp::CreateSnap { snap: busy.snap("s") }).await;
@@ -449,7 +449,7 @@ fn a_failed_step_leaves_the_real_cluster_as_it_was() {
                 continue;
             }
             let key = format!("{} {:?}", v.operation, mem.plan.path);
-            let better = picked.get(&key).map_or(true, |(_, n)| rbd_steps > *n);
+            let better = picked.get(&key).is_none_or(|(_, n)| rbd_steps > *n);
             if better {
                 picked.insert(key, (v, rbd_steps));
             }
@@ -547,7 +547,7 @@ fn sixteen_concurrent_clones_from_one_image_volume() {
 /// The driver conformance suite of the testing kit, on real Ceph: what the
 /// in-memory cluster passes (tests/invariants.rs), librbd must pass too.
 /// With clone format 1: librbd 16 lets a snapshot with only v2 children be
-/// unprotected (v2 clones do not need protection), which FORMAT.md §9.1 and
+/// unprotected (v2 clones do not need protection), which docs/FORMAT.md §9.1 and
 /// the planner do not expect with the default [`Semantics::Conformance`].
 #[cfg(feature = "testing")]
 #[test]

@@ -20,8 +20,9 @@
 //! ```
 
 mod file;
+mod upstream_options;
 
-pub use file::{CinderConf, ConfigFileError, Ignored, Loaded};
+pub use file::{CinderConf, ConfigFileError, Ignored, Loaded, UnknownOption};
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Running `api_create` / `api_extract` vectors (FORMAT.md §2, §6, §11 `api`).
+//! Running `api_create` / `api_extract` vectors (docs/FORMAT.md §2, §6, §11 `api`).
 
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use crate::shell;
 use super::vector::{Vector, VectorError};
 use super::{median, replace_new_ids, world::build_world, RunOutput};
 
-/// Reads `vector.request` as an [`ApiRequest`] with FORMAT.md §6's
+/// Reads `vector.request` as an [`ApiRequest`] with docs/FORMAT.md §6's
 /// defaults.
 pub fn api_request_of(vector: &Vector) -> Result<ApiRequest, VectorError> {
     let invalid = |message: String| VectorError::Invalid { name: vector.name.clone(), message };

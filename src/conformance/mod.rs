@@ -1,6 +1,6 @@
 //! The conformance runner: builds the situation a test vector describes on
 //! the in-memory backends, plans and executes its operation, and renders the
-//! result in the shared format (`../shared/conformance/FORMAT.md` §11), so
+//! result in the format of docs/FORMAT.md (§11), so
 //! it can be compared with what upstream Cinder did (§12).
 //!
 //! `cargo run --release --example conformance -- --check tests/vectors`

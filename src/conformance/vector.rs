@@ -1,6 +1,13 @@
-//! Decoding test vectors (`../shared/conformance/FORMAT.md` §1-10).
+//! Decoding test vectors (docs/FORMAT.md §1-10).
+//!
+//! A vector is refused, with what is wrong, when it has a field the format
+//! does not define (a misspelt `snapshots` or `rbd_pool` would otherwise
+//! be silently ignored and the vector test something else), when two rows
+//! share an id, when a row names a row that is not there, when its name
+//! is not a plain file name (the runner reads `NAME.expected.json` beside
+//! the vector), or when it holds an integer beyond 64 bits.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -118,6 +125,7 @@ fn d_new() -> String {
 
 /// One vector (§1).
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Vector {
     /// Unique id.
     pub name: String,
@@ -163,6 +171,7 @@ pub struct Vector {
 
 /// §4.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BackendSpec {
     /// Backend name.
     #[serde(default = "d_backend_name")]
@@ -186,6 +195,7 @@ impl Default for BackendSpec {
 
 /// §5: the target volume and DB volume rows.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
     /// Id.
     pub id: String,
@@ -247,6 +257,7 @@ pub struct VolumeSpec {
 
 /// §7.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ImageSpec {
     /// Id.
     pub id: String,
@@ -296,6 +307,7 @@ pub struct ImageSpec {
 
 /// A location entry.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LocationSpec {
     /// URL.
     #[serde(default)]
@@ -307,6 +319,7 @@ pub struct LocationSpec {
 
 /// §7.2.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GlanceSpec {
     /// `new` or `legacy`.
     #[serde(default = "d_new")]
@@ -321,6 +334,7 @@ impl Default for GlanceSpec {
 
 /// §8.
 #[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DbSpec {
     /// Volume types.
     #[serde(default)]
@@ -341,6 +355,7 @@ pub struct DbSpec {
 
 /// A volume type row.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VolumeTypeSpec {
     /// Name.
     pub name: String,
@@ -357,6 +372,7 @@ pub struct VolumeTypeSpec {
 
 /// An encryption record.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EncryptionSpec {
     /// Provider.
     #[serde(default = "d_luks")]
@@ -374,6 +390,7 @@ pub struct EncryptionSpec {
 
 /// A snapshot row.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SnapshotSpec {
     /// Id.
     pub id: String,
@@ -395,6 +412,7 @@ pub struct SnapshotSpec {
 
 /// A service row.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServiceSpec {
     /// Host.
     pub host: String,
@@ -414,6 +432,7 @@ pub struct ServiceSpec {
 
 /// An image-cache row.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheSpec {
     /// Image.
     pub image_id: String,
@@ -437,6 +456,7 @@ pub struct CacheSpec {
 
 /// §9.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ClusterSpec {
     /// fsid.
     #[serde(default = "d_fsid")]
@@ -463,6 +483,7 @@ impl Default for ClusterSpec {
 
 /// An RBD image.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RbdImageSpec {
     /// Size.
     #[serde(default = "d_gib")]
@@ -489,6 +510,7 @@ pub struct RbdImageSpec {
 
 /// A clone parent.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ParentSpec {
     /// Pool.
     pub pool: String,
@@ -500,6 +522,7 @@ pub struct ParentSpec {
 
 /// A snapshot; `parent` absent means "the image's parent".
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RbdSnapSpec {
     /// Name.
     pub name: String,
@@ -520,6 +543,7 @@ fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option
 
 /// §10.
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EnvSpec {
     /// Free bytes in the conversion directory.
     #[serde(default = "d_free")]
@@ -538,19 +562,207 @@ pub fn read_file(path: &Path) -> Result<Vec<Vector>, VectorError> {
     parse_vectors(&text).map_err(|message| VectorError::Decode { path: path.to_owned(), message })
 }
 
-/// Parses vector JSON text (an object or an array of them).
+/// Parses vector JSON text (an object or an array of them), and checks
+/// each vector (see the module documentation).
 pub fn parse_vectors(text: &str) -> Result<Vec<Vector>, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    check_integers(text)?;
     let one = |v: Value| -> Result<Vector, String> {
         let name = v.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
         let mut vector: Vector = serde_json::from_value(v.clone()).map_err(|e| format!("vector {name:?}: {e}"))?;
+        vector.check().map_err(|e| format!("vector {name:?}: {e}"))?;
         vector.raw = v;
         Ok(vector)
     };
-    match value {
-        Value::Array(items) => items.into_iter().map(one).collect(),
-        v @ Value::Object(_) => Ok(vec![one(v)?]),
-        _ => Err("a vector file holds an object or an array of objects".into()),
+    let vectors = match value {
+        Value::Array(items) => items.into_iter().map(one).collect::<Result<Vec<_>, _>>()?,
+        v @ Value::Object(_) => vec![one(v)?],
+        _ => return Err("a vector file holds an object or an array of objects".into()),
+    };
+    let mut names = BTreeSet::new();
+    for v in &vectors {
+        if !names.insert(v.name.as_str()) {
+            return Err(format!("two vectors are named {:?}", v.name));
+        }
+    }
+    Ok(vectors)
+}
+
+/// Refuses integers that do not fit 64 bits. serde_json would read one as
+/// the nearest float (Python's `json` as an exact `int`), so `size:
+/// 100000000000000000001` would be planned as another number than the one
+/// written. The text is valid JSON here: strings are skipped, and a number
+/// is a run of `-+.eE0-9`.
+fn check_integers(text: &str) -> Result<(), String> {
+    let b = text.as_bytes();
+    let (mut i, mut in_string) = (0, false);
+    while i < b.len() {
+        let c = b[i];
+        if in_string {
+            match c {
+                b'\\' => i += 1,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        if c == b'"' {
+            in_string = true;
+            i += 1;
+            continue;
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            let start = i;
+            while i < b.len() && matches!(b[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                i += 1;
+            }
+            let literal = &text[start..i];
+            let integer = !literal.contains(['.', 'e', 'E']);
+            if integer && literal.parse::<i64>().is_err() && literal.parse::<u64>().is_err() {
+                let line = text[..start].matches('\n').count() + 1;
+                let column = start - text[..start].rfind('\n').map_or(0, |n| n + 1) + 1;
+                return Err(format!(
+                    "the integer {literal} at line {line} column {column} does not fit in 64 bits (vectors hold \
+                     integers from -2^63 to 2^64-1)"
+                ));
+            }
+            continue;
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// The `request` fields each operation reads (§6).
+fn request_fields(operation: &str) -> &'static [&'static str] {
+    match operation {
+        "create_cloned_volume" => &["source_volid"],
+        "create_from_snapshot" => &["snapshot_id"],
+        "api_create" | "api_extract" => &[
+            "size",
+            "availability_zone",
+            "volume_type",
+            "snapshot_id",
+            "source_volid",
+            "image_id",
+            "group",
+            "backup",
+            "project_id",
+            "user_id",
+            "metadata",
+            "name",
+            "description",
+        ],
+        _ => &[],
+    }
+}
+
+fn unique<'a>(what: &str, ids: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(format!("two {what} have the id {id:?}"));
+        }
+    }
+    Ok(())
+}
+
+impl Vector {
+    /// The checks serde cannot make: a usable name, known `request`
+    /// fields, unique ids and rows that exist where rows name them.
+    fn check(&self) -> Result<(), String> {
+        // The runner reads NAME.expected.json beside the vector: the name
+        // must stay in that directory and print as one line.
+        let bad_name = self.name.is_empty()
+            || self.name == "."
+            || self.name == ".."
+            || self.name.contains(['/', '\\'])
+            || self.name.chars().any(crate::escape::needs_escape);
+        if bad_name {
+            return Err(format!(
+                "the name {:?} is not a plain file name (no path separators, `.`, `..` or control characters)",
+                self.name
+            ));
+        }
+        match &self.request {
+            Value::Null => {}
+            Value::Object(fields) => {
+                let known = request_fields(&self.operation);
+                if let Some(k) = fields.keys().find(|k| !known.contains(&k.as_str())) {
+                    return Err(format!(
+                        "request.{k} is not a field of {} requests (fields: {})",
+                        self.operation,
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ));
+                }
+                for (object, allowed) in
+                    [("group", &["id", "status", "availability_zone"][..]), ("backup", &["id", "status", "size"][..])]
+                {
+                    if let Some(Value::Object(o)) = fields.get(object) {
+                        if let Some(k) = o.keys().find(|k| !allowed.contains(&k.as_str())) {
+                            return Err(format!(
+                                "request.{object}.{k} is not a field (fields: {})",
+                                allowed.join(", ")
+                            ));
+                        }
+                    }
+                }
+            }
+            other => return Err(format!("request must be an object, not {other}")),
+        }
+        let db = &self.db;
+        unique("volumes", db.volumes.iter().chain(&self.volume).map(|v| v.id.as_str()))?;
+        unique("snapshots", db.snapshots.iter().map(|s| s.id.as_str()))?;
+        unique("images", self.image.iter().chain(&self.images).map(|i| i.id.as_str()))?;
+        unique("volume types", db.volume_types.iter().filter_map(|t| t.id.as_deref()))?;
+        if let Some(name) = {
+            let mut seen = BTreeSet::new();
+            db.volume_types.iter().map(|t| t.name.as_str()).find(|n| !seen.insert(*n))
+        } {
+            return Err(format!("two volume types are named {name:?}"));
+        }
+        unique("image-cache entries (by volume)", db.image_cache.iter().map(|c| c.volume_id.as_str()))?;
+        let volumes: BTreeSet<&str> = db.volumes.iter().map(|v| v.id.as_str()).collect();
+        for s in &db.snapshots {
+            if !volumes.contains(s.volume_id.as_str()) {
+                return Err(format!("snapshot {} names volume {} which is not in db.volumes", s.id, s.volume_id));
+            }
+        }
+        for c in &db.image_cache {
+            if !volumes.contains(c.volume_id.as_str()) {
+                return Err(format!(
+                    "the image-cache entry of image {} names volume {} which is not in db.volumes",
+                    c.image_id, c.volume_id
+                ));
+            }
+        }
+        let pools = &self.cluster.pools;
+        for (pool, images) in pools {
+            for (name, image) in images {
+                let mut snaps = BTreeSet::new();
+                if let Some(snap) = image.snaps.iter().map(|s| s.name.as_str()).find(|s| !snaps.insert(*s)) {
+                    return Err(format!("image {pool}/{name} has two snapshots named {snap:?}"));
+                }
+                let parents = image
+                    .parent
+                    .iter()
+                    .chain(image.snaps.iter().filter_map(|s| s.parent.as_ref().and_then(|p| p.as_ref())));
+                for p in parents {
+                    let found = pools
+                        .get(&p.pool)
+                        .and_then(|images| images.get(&p.image))
+                        .is_some_and(|parent| parent.snaps.iter().any(|s| s.name == p.snap));
+                    if !found {
+                        return Err(format!(
+                            "image {pool}/{name} is a clone of {}/{}@{}, which is not in cluster.pools",
+                            p.pool, p.image, p.snap
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -581,7 +793,18 @@ pub fn expected_for(vector: &Vector, path: &Path) -> Result<Option<Value>, Vecto
         return Ok(Some(e.clone()));
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let file = dir.join(format!("{}.expected.json", vector.name));
+    let file_name = format!("{}.expected.json", vector.name);
+    // Decoding refused names with separators; a vector built by hand is
+    // checked again here, so the file is always in the vector's directory.
+    let mut parts = Path::new(&file_name).components();
+    let plain = matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None));
+    if !plain || vector.name.contains(['/', '\\']) {
+        return Err(VectorError::Invalid {
+            name: vector.name.clone(),
+            message: "the name is not a plain file name, so it has no expected file".into(),
+        });
+    }
+    let file = dir.join(file_name);
     if !file.exists() {
         return Ok(None);
     }

@@ -98,7 +98,7 @@ pub(crate) struct IssuedToken {
 impl IssuedToken {
     /// Still usable for a while (a minute of margin, as keystoneauth keeps).
     pub(crate) fn fresh(&self, now: OffsetDateTime) -> bool {
-        self.expires_at.map_or(true, |t| t - time::Duration::seconds(60) > now)
+        self.expires_at.is_none_or(|t| t - time::Duration::seconds(60) > now)
     }
 }
 

@@ -10,7 +10,7 @@
 //!   version 2.17 (glanceclient checks `/versions` first and raises
 //!   `HTTPNotImplemented`) or answers 501. With `show` this gives the
 //!   planner both halves of `GlanceImageService.get_location`
-//!   (`../shared/conformance/FORMAT.md` §7.1).
+//!   (docs/FORMAT.md §7.1).
 //! * [`ImageService::download`]: `GET /v2/images/{id}/file` streamed into
 //!   the conversion directory, with a size limit and a progress callback,
 //!   then `qemu-img info` and, for a non-raw image, `qemu-img convert -O

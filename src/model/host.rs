@@ -9,9 +9,13 @@
 //!   `cinder/db/api.py`). This is string matching with SQL `LIKE`, not parsing,
 //!   and it keeps upstream's quirks: the match level is chosen from the value
 //!   (`#` → exact, `@` → `value` or `value#%`, otherwise also `value@%`), the
-//!   comparison is case-sensitive (MySQL `LIKE BINARY`, SQLite with
-//!   `case_sensitive_like`), and `%` / `_` inside the value are not escaped, so
-//!   they act as wildcards.
+//!   comparison is case-sensitive (MySQL's `= BINARY` and `LIKE BINARY`), and
+//!   `%` / `_` inside the value are not escaped, so they act as wildcards.
+//!   This is upstream on MySQL. On SQLite upstream uses plain `LIKE`, which
+//!   ignores ASCII case (oslo.db sets no `case_sensitive_like`), and on MySQL
+//!   a `\` in the value escapes the next character; neither is modelled here
+//!   (`tests/sql_sqlite.rs` and `tests/real_cloud/sql.rs` check both
+//!   databases against this model).
 
 use std::fmt;
 

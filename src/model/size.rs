@@ -49,9 +49,41 @@ impl fmt::Debug for GiB {
     }
 }
 
+/// Bytes in one KiB.
+const KIB: u64 = 1 << 10;
+
+/// As operators read sizes: in the largest binary unit (GiB, MiB, KiB)
+/// the size reaches, with up to two decimals when they say it exactly,
+/// and otherwise rounded down to two decimals with the exact count after
+/// it, since Cinder's checks compare bytes.
+///
+/// ```
+/// use cinder_flow::model::Bytes;
+/// assert_eq!(Bytes(40802189312).to_string(), "38 GiB");
+/// assert_eq!(Bytes(1536 << 20).to_string(), "1.5 GiB");
+/// assert_eq!(Bytes(4 << 20).to_string(), "4 MiB");
+/// assert_eq!(Bytes((1 << 30) + 1).to_string(), "1.00 GiB (1073741825 bytes)");
+/// assert_eq!(Bytes(512).to_string(), "512 bytes");
+/// ```
 impl fmt::Display for Bytes {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} bytes", self.0)
+        let n = self.0;
+        let (unit, name) = match n {
+            _ if n >= GIB => (GIB, "GiB"),
+            _ if n >= MIB => (MIB, "MiB"),
+            _ if n >= KIB => (KIB, "KiB"),
+            _ => return write!(f, "{n} bytes"),
+        };
+        let hundredths = u128::from(n) * 100 / u128::from(unit);
+        let (whole, frac) = (hundredths / 100, hundredths % 100);
+        if n.is_multiple_of(unit) {
+            write!(f, "{whole} {name}")
+        } else if (u128::from(n) * 100).is_multiple_of(u128::from(unit)) {
+            let frac = format!("{frac:02}");
+            write!(f, "{whole}.{} {name}", frac.trim_end_matches('0'))
+        } else {
+            write!(f, "{whole}.{frac:02} {name} ({n} bytes)")
+        }
     }
 }
 
@@ -72,6 +104,18 @@ mod tests {
         assert_eq!(Bytes(GIB).ceil_gib(), GiB(1));
         assert_eq!(Bytes(GIB + 1).ceil_gib(), GiB(2));
         assert_eq!(Bytes(u64::MAX).ceil_gib(), GiB(u64::MAX / GIB + 1));
+    }
+
+    #[test]
+    fn bytes_read_as_operators_read_them() {
+        assert_eq!(Bytes(0).to_string(), "0 bytes");
+        assert_eq!(Bytes(1023).to_string(), "1023 bytes");
+        assert_eq!(Bytes(1024).to_string(), "1 KiB");
+        assert_eq!(Bytes(GIB).to_string(), "1 GiB");
+        assert_eq!(Bytes(GIB / 4 * 5).to_string(), "1.25 GiB");
+        assert_eq!(Bytes(GIB + MIB).to_string(), "1.00 GiB (1074790400 bytes)");
+        assert_eq!(Bytes(MIB + 1).to_string(), "1.00 MiB (1048577 bytes)");
+        assert_eq!(Bytes(u64::MAX).to_string(), "17179869183.99 GiB (18446744073709551615 bytes)");
     }
 
     #[test]

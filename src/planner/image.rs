@@ -1,5 +1,5 @@
 //! Volumes from images: `_create_from_image` and everything it calls
-//! (IMG-1..8, CIV-1..7, CACHE-1..8, DL-1..8 of `../shared/cinder-rules.md`).
+//! (IMG-1..8, CIV-1..7, CACHE-1..8, DL-1..8 of docs/RULES.md).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `cinder/volume/drivers/rbd.py` (`RBDDriver`), call for call, against the
 //! planning context. Each function names the upstream method it follows;
-//! `RBD-n` refers to the rule list in `../shared/cinder-rules.md`.
+//! `RBD-n` is a rule id (docs/RULES.md).
 
 use crate::error::BackendErrorKind;
 use crate::location::RbdLocation;

@@ -1,5 +1,5 @@
 //! A conformance suite for [`Driver`] implementations: the librbd semantics
-//! the planner relies on (`../shared/conformance/FORMAT.md` §9.1).
+//! the planner relies on (docs/FORMAT.md §9.1).
 //!
 //! Every check takes a driver and a pool that exists and may hold other
 //! images; it creates its own images under a unique prefix and leaves them

@@ -1,8 +1,9 @@
 //! A testing kit (cargo feature `testing`): proptest strategies for the
 //! crate's types and whole situations ([`strategies`]), and a conformance
 //! suite for [`Driver`](crate::ports::Driver) implementations
-//! ([`driver_suite`]) and one for [`ImageService`](crate::ports::ImageService)
-//! implementations ([`image_suite`]).
+//! ([`driver_suite`]), and ones for [`ImageService`](crate::ports::ImageService)
+//! ([`image_suite`]) and [`VolumeDb`](crate::ports::VolumeDb)
+//! ([`db_suite`]) implementations.
 //!
 //! A driver author runs the suite against a throwaway pool:
 //!
@@ -23,6 +24,7 @@
 //! These items are for tests; their details may change between minor
 //! versions.
 
+pub mod db_suite;
 pub mod driver_suite;
 pub mod image_suite;
 pub mod strategies;

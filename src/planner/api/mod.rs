@@ -1,7 +1,7 @@
 //! The API side of a create: `volume/api.py` `API.create` and the API flow's
 //! `ExtractVolumeRequestTask`, `QuotaReserveTask` and `EntryCreateTask`
 //! (`volume/flows/api/create_volume.py`), rules API-1 to API-29 of
-//! `cinder-rules.md` §2.
+//! docs/RULES.md.
 //!
 //! [`plan_api`] is pure like [`super::plan`]: it reads an [`ApiRequest`], the
 //! [`Facts`] gathered so far and the [`Config`], and either asks for more
@@ -34,8 +34,9 @@
 //! image id), consistency groups and group snapshots, the scheduler cast
 //! (API-29, which decides nothing the result reports), per-project quota
 //! overrides and quota classes (Cinder's default quotas apply: 10 volumes,
-//! 1000 GiB, no per-volume limit), and Unicode digits in size strings (only
-//! ASCII digits are read as digits).
+//! 1000 GiB, no per-volume limit). Size strings are read as CPython 3.11
+//! reads them, Unicode digits (`"٣"`, `"３"`) and spaces included, and with
+//! its 4300-digit limit on integer conversion.
 //!
 //! ```
 //! use cinder_flow::config::Config;

@@ -37,7 +37,7 @@ pub struct ApiBackup {
 }
 
 /// A volume-create request as `API.create` receives it after the REST
-/// controller (FORMAT.md §6).
+/// controller (docs/FORMAT.md §6).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ApiRequest {
     /// `size`, with its Python type.

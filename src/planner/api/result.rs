@@ -10,7 +10,7 @@ use crate::error::ErrorClass;
 use crate::model::{ImageId, SnapshotId, VolumeId, VolumeStatus};
 use crate::pyvalue::PyInt;
 
-/// A rule of `cinder-rules.md` §2, `API-n`.
+/// An `API-n` rule (docs/RULES.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ApiRule(pub u8);
 
@@ -64,6 +64,7 @@ pub struct ApiFailure {
 
 impl fmt::Display for ApiFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "{} ({}): {}: {}", self.stage, self.rule, self.error, self.message)
     }
 }
@@ -187,7 +188,7 @@ pub struct NewVolume {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[allow(clippy::large_enum_variant)]
 pub enum ApiOutcome {
-    /// Accepted: what was extracted and, for [`ApiKind::Create`], the row
+    /// Accepted: what was extracted and, for [`super::ApiKind::Create`], the row
     /// created (the scheduler is cast to next).
     Accepted {
         /// The extraction.
@@ -347,6 +348,7 @@ pub struct ApiDecision {
 
 impl fmt::Display for ApiVerdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::SnapshotFound { snapshot_id } => write!(f, "snapshot {snapshot_id} found"),
             Self::SourceVolumeFound { volume_id } => write!(f, "source volume {volume_id} found"),
@@ -389,6 +391,7 @@ impl fmt::Display for ApiVerdict {
 
 impl fmt::Display for ApiDecision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         write!(f, "[{} {}] {}", self.stage, self.rule, self.verdict)
     }
 }

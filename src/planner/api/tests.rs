@@ -179,7 +179,9 @@ fn py_int_parses_like_python_int() {
     assert_eq!(p("2.5"), None);
     assert_eq!(p(""), None);
     assert_eq!(p("+-1"), None);
-    assert_eq!(p("\u{1f}4\u{1c}"), Some("4".into()));
+    // `int` strips ASCII and Unicode white space, but not U+001C..U+001F.
+    assert_eq!(p("\u{1f}4\u{1c}"), None);
+    assert_eq!(p("\u{2003}\u{0664}\u{a0}"), Some("4".into()));
     assert_eq!(
         p("123456789012345678901234567890123456789012"),
         Some("123456789012345678901234567890123456789012".into())

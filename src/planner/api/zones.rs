@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::error::ErrorClass;
+use crate::escape::Escaped;
 use crate::model::Service;
 use crate::pyvalue::py_strip;
 
@@ -152,6 +153,7 @@ pub enum ZoneSource {
 
 impl fmt::Display for ZoneSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let f = &mut crate::escape::Escaper::new(f);
         match self {
             Self::Requested => f.write_str("requested"),
             Self::Group { group_id } => write!(f, "the zone of group {group_id}"),
@@ -361,7 +363,7 @@ fn rejection_words(zone: &str, because: &ZoneRejection, e: &ZoneExplanation) -> 
             e.known_words()
         ),
         ZoneRejection::NotAllowedByType { allowed } => {
-            let t = e.type_zones.as_ref().map(|t| t.volume_type.as_str()).unwrap_or("?");
+            let t = Escaped(e.type_zones.as_ref().map(|t| t.volume_type.as_str()).unwrap_or("?"));
             format!("zone {zone:?} is not allowed by volume type {t}, which is usable only in {allowed:?}")
         }
         ZoneRejection::DiffersFromSnapshot { snapshot_zone } => format!(
@@ -382,18 +384,23 @@ impl fmt::Display for ZoneExplanation {
             writeln!(
                 f,
                 "volume type {} restricts zones: {} = {:?} lists {:?}, of which Cinder knows {:?} (API-22.1/2)",
-                t.volume_type, TYPE_ZONES_KEY, t.spec, t.listed, t.usable
+                Escaped(&t.volume_type),
+                TYPE_ZONES_KEY,
+                t.spec,
+                t.listed,
+                t.usable
             )?;
         }
         if let Some(g) = &self.group {
             match (&g.zone, &self.requested) {
                 (Some(z), Some(r)) => {
-                    writeln!(f, "group {} is in zone {z:?}, which replaces the requested {r:?} (API-22.3)", g.group_id)?
+                    let g = Escaped(&g.group_id);
+                    writeln!(f, "group {g} is in zone {z:?}, which replaces the requested {r:?} (API-22.3)")?
                 }
                 (None, Some(r)) => writeln!(
                     f,
                     "group {} has no zone, which replaces the requested {r:?} by none (API-22.3)",
-                    g.group_id
+                    Escaped(&g.group_id)
                 )?,
                 _ => {}
             }
