@@ -638,6 +638,43 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn what_cannot_be_read_back_is_never_called_undone() {
+        // A status write fails, its undo fails too, and the database cannot
+        // be read: whether either took effect is unknown, so the report
+        // must not claim the row is as before.
+        let id = VolumeId::from("v1");
+        let set = |s: &str| VolumeUpdate { status: Some(VolumeStatus::from(s)), ..Default::default() };
+        let write =
+            |to: &str, from: &str| DbWrite::UpdateVolume { volume_id: id.clone(), set: set(to), previous: set(from) };
+        let steps = vec![Step {
+            action: Action::Db { write: write("downloading", "creating") },
+            expect: Expect::Ok,
+            undo: vec![Action::Db { write: write("creating", "downloading") }],
+            undoable: true,
+        }];
+        let d = MockDriver::new();
+        let images = MockImageService::new();
+        let mut db = MockVolumeDb::new();
+        db.expect_write().returning(|w| Err(BackendError::new(BackendErrorKind::Unavailable, w.to_string())));
+        db.expect_volume().returning(|_| Err(BackendError::new(BackendErrorKind::Unavailable, "read")));
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let mut options = ExecOptions::default();
+        options.mark_error_on_failure = false;
+        let err = execute(&plan(steps, Outcome::Success), b, &options).await.unwrap_err();
+        assert_eq!(err.effect, StepEffect::Unknown);
+        assert_eq!(err.undone.len(), 1, "the undo is tried all the same: {err:?}");
+        assert!(!err.fully_undone());
+        assert!(
+            matches!(
+                &err.leftovers[..],
+                [Leftover::Unknown { action: Action::Db { write: DbWrite::UpdateVolume { .. } } }]
+            ),
+            "{:?}",
+            err.leftovers
+        );
+    }
+
+    #[tokio::test]
     async fn a_divergence_reads_for_people_and_exposes_its_cause_once() {
         use std::error::Error as _;
         let calls = Arc::new(Mutex::new(Vec::new()));
