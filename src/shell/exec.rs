@@ -658,8 +658,7 @@ mod tests {
         db.expect_write().returning(|w| Err(BackendError::new(BackendErrorKind::Unavailable, w.to_string())));
         db.expect_volume().returning(|_| Err(BackendError::new(BackendErrorKind::Unavailable, "read")));
         let b = Backends { driver: &d, images: &images, db: &db };
-        let mut options = ExecOptions::default();
-        options.mark_error_on_failure = false;
+        let options = ExecOptions { mark_error_on_failure: false };
         let err = execute(&plan(steps, Outcome::Success), b, &options).await.unwrap_err();
         assert_eq!(err.effect, StepEffect::Unknown);
         assert_eq!(err.undone.len(), 1, "the undo is tried all the same: {err:?}");
