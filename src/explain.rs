@@ -136,6 +136,7 @@ mod tests {
                 decision(Subject::Path, Verdict::Noted { what: Reason::UnparseableUrl { message: at(23) } }),
             ],
             locations: vec![LocationEntry::url(at(24)), LocationEntry::url(at(25))].into(),
+            cache_deletions: vec![at(26).into()],
         }
     }
 

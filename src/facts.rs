@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::BackendErrorKind;
 use crate::model::{
-    CacheEntry, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId, VolumeType,
+    CacheEntry, Host, Image, ImageId, LocationEntry, ProjectId, Service, Snapshot, SnapshotId, Volume, VolumeId,
+    VolumeType,
 };
 use crate::rbd::{Cluster, ClusterFact, ImageInfo, ImageSpec, Name, Semantics, SnapSpec};
 
@@ -48,6 +49,11 @@ pub struct HostInfo {
     /// Free bytes in `image_conversion_dir` (as `check_available_space`
     /// measures them).
     pub conversion_free_bytes: u64,
+    /// The volume service's own host, `host@backend` (`VolumeManager.host`),
+    /// which a clustered volume is moved to (`_set_resource_host`). `None`:
+    /// not known; volumes keep the host they have.
+    #[serde(default)]
+    pub service_host: Option<Host>,
 }
 
 /// Capabilities the driver reports to the scheduler that the flow reads.
@@ -119,6 +125,11 @@ pub enum Need {
     Snapshot {
         /// The id.
         snapshot_id: SnapshotId,
+    },
+    /// The snapshot rows of a volume.
+    SnapshotsOfVolume {
+        /// The volume.
+        volume_id: VolumeId,
     },
     /// A volume type by name or id.
     VolumeType {
@@ -199,6 +210,7 @@ impl fmt::Display for Need {
                 [] => f.write_str("no volume rows"),
             },
             Self::Snapshot { snapshot_id } => write!(f, "snapshot row {snapshot_id}"),
+            Self::SnapshotsOfVolume { volume_id } => write!(f, "snapshot rows of volume {volume_id}"),
             Self::VolumeType { name } => write!(f, "volume type {name:?}"),
             Self::Services => f.write_str("the service rows"),
             Self::CacheEntriesOfImage { image_id } => write!(f, "the image-cache entries of image {image_id}"),
@@ -255,6 +267,13 @@ pub enum Fact {
         snapshot_id: SnapshotId,
         /// The row.
         snapshot: Option<Snapshot>,
+    },
+    /// The snapshot rows of a volume.
+    SnapshotsOfVolume {
+        /// The volume.
+        volume_id: VolumeId,
+        /// The rows, any order.
+        snapshots: Vec<Snapshot>,
     },
     /// A volume type, or `None`.
     VolumeType {
@@ -354,6 +373,9 @@ pub struct Facts {
     pub volumes: BTreeMap<VolumeId, Option<Arc<Volume>>>,
     /// Snapshot rows by id.
     pub snapshots: BTreeMap<SnapshotId, Option<Snapshot>>,
+    /// Snapshot rows by volume.
+    #[serde(default)]
+    pub volume_snapshots: BTreeMap<VolumeId, Vec<Snapshot>>,
     /// Volume types by the name or id asked for.
     pub volume_types: BTreeMap<String, Option<VolumeType>>,
     /// Service rows.
@@ -401,6 +423,9 @@ impl Facts {
             }
             Fact::Snapshot { snapshot_id, snapshot } => {
                 self.snapshots.insert(snapshot_id, snapshot);
+            }
+            Fact::SnapshotsOfVolume { volume_id, snapshots } => {
+                self.volume_snapshots.insert(volume_id, snapshots);
             }
             Fact::VolumeType { name, volume_type } => {
                 self.volume_types.insert(name, volume_type);

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::BackendErrorKind;
 pub use crate::error::ErrorClass;
 use crate::model::{
-    Bytes, CacheEntry, GiB, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
+    Bytes, CacheEntry, GiB, Host, ImageId, LocationEntry, SnapshotId, Timestamp, Volume, VolumeId, VolumeStatus,
 };
 use crate::rbd::RbdOp;
 use crate::trace::{Decision, Subject};
@@ -282,6 +282,9 @@ impl fmt::Display for DbWrite {
                 if let Some(b) = set.bootable {
                     write!(f, " bootable={b}")?;
                 }
+                if let Some(h) = &set.host {
+                    write!(f, " host={h}")?;
+                }
                 Ok(())
             }
             Self::CreateVolume { volume } => {
@@ -324,6 +327,9 @@ pub struct VolumeUpdate {
     /// `bootable`
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bootable: Option<bool>,
+    /// `host`
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Host>,
 }
 
 /// One action of a plan.
@@ -423,6 +429,13 @@ pub struct Plan {
     pub path: Option<CreatePath>,
     /// Where the data comes from.
     pub source: Option<Source>,
+    /// For volumes from images: the image-cache volumes the flow asked the
+    /// volume API to delete (`ImageVolumeCache.delete_cached_volume`: a
+    /// stale entry, room for a new one), in order, including requests the
+    /// API refused (a refused request writes nothing and fails the
+    /// housekeeping step that made it).
+    #[serde(default)]
+    pub cache_deletions: Vec<VolumeId>,
     /// What to do, in order.
     pub steps: Vec<Step>,
     /// How it ends.
@@ -526,6 +539,7 @@ mod tests {
             volume_id: VolumeId::from("vol"),
             path: None,
             source: None,
+            cache_deletions: Vec::new(),
             steps: Vec::new(),
             outcome: Outcome::Success,
             trace,

@@ -134,6 +134,11 @@ pub trait VolumeDb: Send + Sync + std::fmt::Debug {
     /// A snapshot row.
     async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>>;
 
+    /// The snapshot rows (not deleted) of a volume, any order: what
+    /// `volume.api.API.delete` checks (`volume_has_snapshots_filter`) before
+    /// it deletes a volume, e.g. an image-cache volume.
+    async fn snapshots_of_volume(&self, volume_id: &VolumeId) -> BackendResult<Vec<Snapshot>>;
+
     /// A volume type by name or id.
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>>;
 

@@ -302,6 +302,20 @@ impl<'f> Tables<'f> {
         self.snapshots.values()
     }
 
+    /// The snapshot rows of a volume, any order (what
+    /// `volume_has_snapshots_filter` looks for when the volume API deletes a
+    /// volume). The flows write no snapshot of another volume, so a partial
+    /// view answers from its facts, with the plan's writes on top.
+    pub fn snapshots_of_volume(&self, volume_id: &VolumeId) -> Result<Vec<Snapshot>, TableError> {
+        let Some(facts) = self.facts else {
+            return Ok(self.snapshots.values().filter(|s| &s.volume_id == volume_id).cloned().collect());
+        };
+        match facts.volume_snapshots.get(volume_id) {
+            Some(rows) => Ok(rows.iter().map(|r| self.snapshots.get(&r.id).unwrap_or(r).clone()).collect()),
+            None => Err(TableError::Unknown(Need::SnapshotsOfVolume { volume_id: volume_id.clone() })),
+        }
+    }
+
     /// Image-cache rows of an image (any host), most recently used first.
     pub fn cache_entries_of_image(&self, image_id: &ImageId) -> Result<Vec<CacheEntry>, TableError> {
         if let Some(facts) = self.facts {
@@ -325,6 +339,13 @@ impl<'f> Tables<'f> {
         let mut rows: Vec<CacheEntry> = self.cache.values().filter(|e| location.matches(e)).cloned().collect();
         sort_mru(&mut rows);
         Ok(rows)
+    }
+
+    /// `image_volume_cache_get_by_volume_id`: the image-cache row of a
+    /// volume. A partial view holds every row of every cache answer in its
+    /// facts, so the row of an entry the flow has read is known.
+    pub fn cache_entry_of_volume(&self, volume_id: &VolumeId) -> Option<&CacheEntry> {
+        self.cache.get(volume_id)
     }
 
     /// Every image-cache row held here, by volume id.
@@ -377,6 +398,9 @@ impl<'f> Tables<'f> {
                 }
                 if let Some(b) = set.bootable {
                     v.bootable = b;
+                }
+                if let Some(h) = &set.host {
+                    v.host = Some(h.clone());
                 }
                 self.insert_volume(row);
                 Ok(Applied::undo(DbWrite::UpdateVolume {
@@ -475,6 +499,8 @@ fn columns(row: &Volume, set: &VolumeUpdate) -> VolumeUpdate {
         status: set.status.as_ref().map(|_| row.status.clone()),
         size: set.size.map(|_| row.size),
         bootable: set.bootable.map(|_| row.bootable),
+        // The plan moves only rows that have a host.
+        host: set.host.as_ref().and(row.host.clone()),
     }
 }
 
@@ -527,7 +553,9 @@ mod tests {
     #[test]
     fn every_undoable_write_is_undone_exactly() {
         let mut db = Tables::new();
-        db.insert_volume(Volume::new("v1", "p1", GiB(1)));
+        let mut v1 = Volume::new("v1", "p1", GiB(1));
+        v1.host = Some("hostA@ceph#ceph".into());
+        db.insert_volume(v1);
         db.insert_snapshot(Snapshot {
             id: "s1".into(),
             volume_id: "v1".into(),
@@ -542,7 +570,12 @@ mod tests {
         let writes = [
             DbWrite::UpdateVolume {
                 volume_id: "v1".into(),
-                set: VolumeUpdate { status: Some(VolumeStatus::Error), size: Some(GiB(4)), bootable: Some(true) },
+                set: VolumeUpdate {
+                    status: Some(VolumeStatus::Error),
+                    size: Some(GiB(4)),
+                    bootable: Some(true),
+                    host: Some("hostB@ceph#ceph".into()),
+                },
                 previous: VolumeUpdate::default(),
             },
             DbWrite::CreateVolume { volume: Box::new(Volume::new("v2", "p1", GiB(2))) },

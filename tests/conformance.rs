@@ -1,9 +1,10 @@
 //! Runs every conformance vector under tests/vectors (the shared sample),
-//! tests/vectors/oracle (generated with tools/oracle from real Cinder 29)
-//! and tests/vectors/python (Python value edge cases, results recorded with
-//! tools/oracle)
-//! through the in-memory backends and compares with upstream's results
-//! (docs/FORMAT.md §12).
+//! tests/vectors/oracle (generated with tools/oracle from real Cinder 29),
+//! tests/vectors/python (Python value edge cases, results recorded with
+//! tools/oracle) and tests/vectors/random (random situations from
+//! tools/oracle/campaign.py, with real Cinder 29's results inline, plus the
+//! minimal vectors the campaign's shrinking produced) through the in-memory
+//! backends and compares with upstream's results (docs/FORMAT.md §12).
 //!
 //! tests/vectors/KNOWN_FAILING lists vectors that do not pass yet. The list
 //! may only shrink: a listed vector that starts passing fails this test
@@ -98,4 +99,11 @@ async fn oracle_generated_vectors() {
 #[tokio::test]
 async fn python_value_vectors() {
     check(&["tests/vectors/python"]).await;
+}
+
+/// 2,000 random situations of seed 29 and the campaign's minimal vectors,
+/// with real Cinder 29's results inline (docs/CONFORMANCE.md).
+#[tokio::test]
+async fn random_campaign_vectors() {
+    check(&["tests/vectors/random"]).await;
 }

@@ -38,6 +38,9 @@ enum Bug {
     QuotaCountsEverything,
     /// Types are only found by name.
     TypesByNameOnly,
+    /// A volume's snapshots include every snapshot (a missing `volume_id`
+    /// condition), so no cached volume could ever be deleted.
+    SnapshotsOfEveryVolume,
 }
 
 #[derive(Debug)]
@@ -61,6 +64,13 @@ impl VolumeDb for Broken {
 
     async fn snapshot(&self, id: &SnapshotId) -> BackendResult<Option<Snapshot>> {
         self.db.snapshot(id).await
+    }
+
+    async fn snapshots_of_volume(&self, volume_id: &VolumeId) -> BackendResult<Vec<Snapshot>> {
+        if self.bug == Bug::SnapshotsOfEveryVolume {
+            return Ok(self.db.contents().snapshots.into_values().collect());
+        }
+        self.db.snapshots_of_volume(volume_id).await
     }
 
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
@@ -156,6 +166,7 @@ async fn the_db_suite_catches_broken_backends() {
         (Bug::CacheByHostPrefix, "cache_entries"),
         (Bug::QuotaCountsEverything, "project_usage"),
         (Bug::TypesByNameOnly, "volume_types"),
+        (Bug::SnapshotsOfEveryVolume, "snapshots"),
     ] {
         let broken = Broken { db: MemoryVolumeDb::new(), bug };
         let failures = db_suite::run_all(&broken, &broken, "broken").await;

@@ -1,9 +1,11 @@
-//! `examples/explain`: the command's behaviour, run in-process (its module
-//! is included here, so the test always runs the code it builds): help,
-//! closed pipes, JSON Lines, `--now`, sizes, `cinder.conf` typos and
-//! syntax errors, escaped user text.
+//! `cinder-flow explain` (feature `cli`), offline: the command's behaviour,
+//! run in-process (its module is included here, so the test always runs
+//! the code it builds): help, closed pipes, JSON Lines, `--now`, sizes,
+//! `cinder.conf` typos and syntax errors, escaped user text. Live mode is
+//! tested against the real servers in `tests/real_cloud/cli.rs`.
+#![cfg(feature = "cli")]
 
-#[path = "../examples/explain/cli.rs"]
+#[path = "../src/bin/cinder-flow/cli/mod.rs"]
 #[allow(dead_code)]
 mod cli;
 
@@ -11,7 +13,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 fn run(args: &[&str]) -> (u8, String, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = std::iter::once("explain").chain(args.iter().copied()).map(str::to_owned).collect();
     let (mut out, mut err) = (Vec::new(), Vec::new());
     let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
     let code = rt.block_on(cli::run(&args, &mut out, &mut err));
@@ -34,14 +36,29 @@ fn help_is_a_success_on_stdout() {
     for flag in ["--help", "-h"] {
         let (code, out, err) = run(&[flag]);
         assert_eq!(code, 0);
-        assert!(out.starts_with("usage: explain"), "{out}");
+        assert!(out.contains("Usage: cinder-flow explain"), "{out}");
+        assert!(out.contains("Exit status: 0"), "{out}");
         assert!(err.is_empty());
     }
     let (code, _, err) = run(&[SEED000, "--frobnicate"]);
     assert_eq!(code, 2);
-    assert!(err.contains("unknown option \"--frobnicate\""), "{err}");
+    assert!(err.contains("unexpected argument '--frobnicate'"), "{err}");
     let (code, _, err) = run(&[]);
-    assert_eq!((code, err.contains("a scenario file is required")), (2, true));
+    assert_eq!((code, err.contains("<SCENARIO>")), (2, true), "{err}");
+    // Live mode needs everything that says which volume is asked about.
+    let (code, _, err) = run(&["--image", "i", "--size", "1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--host <HOST>") && err.contains("--conf <FILE>"), "{err}");
+    // A scenario and a live question at once is a usage error.
+    let (code, _, _) = run(&[SEED000, "--image", "i", "--size", "1", "--host", "h@b#p", "--project", "p"]);
+    assert_eq!(code, 2);
+    // Policies keep their names.
+    let (code, out, err) = run(&[SEED000, "--policy", "same_backend", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().all(|l| l.contains("\"path\":\"image_volume_clone\"")), "{out}");
+    let (code, _, err) = run(&[SEED000, "--policy", "same-pool"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("same_backend"), "{err}");
 }
 
 /// A reader that takes `room` bytes and then goes away, as `head` does.
@@ -71,14 +88,15 @@ fn a_closed_pipe_ends_quietly() {
     for room in [0, 10, 300] {
         let mut out = ClosedAfter { room, kind: io::ErrorKind::BrokenPipe };
         let mut err = Vec::new();
-        let code = rt.block_on(cli::run(&[SEED000.to_owned(), SEED003.to_owned()], &mut out, &mut err));
+        let args = ["explain".to_owned(), SEED000.to_owned(), SEED003.to_owned()];
+        let code = rt.block_on(cli::run(&args, &mut out, &mut err));
         assert_eq!(code, 0, "after {room} bytes");
         assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
     }
     // Any other write error is reported and fails.
     let mut out = ClosedAfter { room: 10, kind: io::ErrorKind::StorageFull };
     let mut err = Vec::new();
-    let code = rt.block_on(cli::run(&[SEED000.to_owned()], &mut out, &mut err));
+    let code = rt.block_on(cli::run(&["explain".to_owned(), SEED000.to_owned()], &mut out, &mut err));
     assert_eq!(code, 1);
     assert!(String::from_utf8_lossy(&err).contains("cannot write the output"));
 }
@@ -134,6 +152,7 @@ fn now_is_the_decisions_clock() {
     let (code, _, err) = run(&[path, "--now", "2016-12-31T23:59:60Z"]);
     assert_eq!(code, 2);
     assert!(err.contains("second must be in 0..59"), "{err}");
+    assert!(err.contains("--now"), "{err}");
     let (code, _, _) = run(&[path, "--now"]);
     assert_eq!(code, 2);
 }

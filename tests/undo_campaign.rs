@@ -324,6 +324,10 @@ fn db_differences(a: &DbContents, b: &DbContents, plan: &Plan, marked: bool, d: 
             before.bootable = Some(va.bootable);
             now.bootable = Some(vb.bootable);
         }
+        if va.host != vb.host {
+            before.host.clone_from(&va.host);
+            now.host.clone_from(&vb.host);
+        }
         if before != VolumeUpdate::default() && rb == RowState::Visible {
             d.leftovers.push(Leftover::VolumeColumns { volume_id: id.clone(), before, now });
         }
@@ -331,6 +335,7 @@ fn db_differences(a: &DbContents, b: &DbContents, plan: &Plan, marked: bool, d: 
         rest_a.status = vb.status.clone();
         rest_a.size = vb.size;
         rest_a.bootable = vb.bootable;
+        rest_a.host.clone_from(&vb.host);
         if rest_a != *vb {
             d.odd.push(format!("volume {id}: other columns changed"));
         }

@@ -160,9 +160,11 @@ pub async fn run_with(vector: &Vector, policy: &Policy, repeat: usize) -> Result
             })
             .collect();
         r.insert("cache_entries".into(), Value::Array(entries));
+        // The cache volumes the flow asked the volume API to delete, also
+        // those whose deletion the API refused (nothing written for them).
         r.insert(
             "cache_evictions".into(),
-            Value::Array(world.db.evictions().iter().map(|v| json!(v.as_str())).collect()),
+            Value::Array(plan.cache_deletions.iter().map(|v| json!(v.as_str())).collect()),
         );
     }
     let vector_text = serde_json::to_string(&vector.raw).unwrap_or_default();

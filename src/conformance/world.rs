@@ -172,7 +172,8 @@ pub fn build_world(v: &Vector) -> Result<World, VectorError> {
     let cluster = MemoryCluster::new(cluster)
         .with_journal(journal.clone())
         .with_capabilities(Capabilities { clone_across_pools: across })
-        .with_conversion_free_bytes(v.env.image_conversion_free_bytes);
+        .with_conversion_free_bytes(v.env.image_conversion_free_bytes)
+        .with_service_host(Host::from(v.backend.host.as_str()));
 
     // Glance (§7).
     let api = match v.glance.location_api.as_str() {

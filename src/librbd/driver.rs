@@ -632,7 +632,7 @@ impl Driver for RbdDriver {
             let free = free_bytes(&dir).map_err(|e| {
                 BackendError::new(BackendErrorKind::Other, format!("stat {}", dir.display())).with_source(e)
             })?;
-            Ok(HostInfo { conversion_free_bytes: free })
+            Ok(HostInfo { conversion_free_bytes: free, service_host: None })
         })
         .await
     }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::error::{BackendError, BackendErrorKind};
 use crate::facts::{Capabilities, ClusterInfo, HostInfo};
+use crate::model::Host;
 use crate::ports::{BackendResult, DownloadedImage, Driver};
 use crate::rbd::{ApplyError, Cluster, ImageInfo, ImageSpec, RbdOp};
 
@@ -48,7 +49,7 @@ impl MemoryCluster {
             journal: Journal::new(),
             faults: FaultInjector::new(),
             capabilities: Capabilities::default(),
-            host: HostInfo { conversion_free_bytes: 1 << 60 },
+            host: HostInfo { conversion_free_bytes: 1 << 60, service_host: None },
         }
     }
 
@@ -73,6 +74,12 @@ impl MemoryCluster {
     /// Reports this much free conversion space.
     pub fn with_conversion_free_bytes(mut self, free: u64) -> Self {
         self.host.conversion_free_bytes = free;
+        self
+    }
+
+    /// Reports this volume service host (`host@backend`).
+    pub fn with_service_host(mut self, host: Host) -> Self {
+        self.host.service_host = Some(host);
         self
     }
 

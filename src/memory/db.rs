@@ -232,6 +232,10 @@ impl VolumeDb for MemoryVolumeDb {
         Ok(self.get_snapshot(id))
     }
 
+    async fn snapshots_of_volume(&self, volume_id: &VolumeId) -> BackendResult<Vec<Snapshot>> {
+        Ok(self.lock().tables.snapshots_of_volume(volume_id).unwrap_or_default())
+    }
+
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
         let s = self.lock();
         Ok(s.types

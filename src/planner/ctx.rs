@@ -61,6 +61,7 @@ pub(crate) struct Checkpoint<'a> {
     trace_last: Option<Subject>,
     path: Option<CreatePath>,
     source: Option<Source>,
+    cache_deletions: usize,
     fresh_used: usize,
     created_images: BTreeSet<ImageSpec>,
     created_snaps: BTreeSet<SnapSpec>,
@@ -83,6 +84,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) locations: Option<Arc<[LocationEntry]>>,
     pub(crate) path: Option<CreatePath>,
     pub(crate) source: Option<Source>,
+    /// Cache volumes whose deletion was asked for ([`Plan::cache_deletions`]).
+    pub(crate) cache_deletions: Vec<VolumeId>,
     fresh_used: usize,
     created_images: BTreeSet<ImageSpec>,
     created_snaps: BTreeSet<SnapSpec>,
@@ -114,6 +117,7 @@ impl<'a> Ctx<'a> {
             locations: None,
             path: None,
             source: None,
+            cache_deletions: Vec::new(),
             fresh_used: 0,
             created_images: BTreeSet::new(),
             created_snaps: BTreeSet::new(),
@@ -130,6 +134,7 @@ impl<'a> Ctx<'a> {
             trace_last: self.trace.last().filter(|d| d.subject.location_range().is_some()).map(|d| d.subject.clone()),
             path: self.path,
             source: self.source.clone(),
+            cache_deletions: self.cache_deletions.len(),
             fresh_used: self.fresh_used,
             created_images: self.created_images.clone(),
             created_snaps: self.created_snaps.clone(),
@@ -147,6 +152,7 @@ impl<'a> Ctx<'a> {
         }
         self.path = cp.path;
         self.source = cp.source;
+        self.cache_deletions.truncate(cp.cache_deletions);
         self.fresh_used = cp.fresh_used;
         self.created_images = cp.created_images;
         self.created_snaps = cp.created_snaps;
@@ -162,6 +168,7 @@ impl<'a> Ctx<'a> {
             volume_id: self.req.volume_id.clone(),
             path: self.path,
             source: self.source,
+            cache_deletions: self.cache_deletions,
             steps: self.steps,
             outcome,
             trace: self.trace,
@@ -535,6 +542,14 @@ pub(crate) fn set_volume(ctx: &mut Ctx<'_>, volume: &Volume, set: VolumeUpdate) 
         if b != volume.bootable {
             previous.bootable = Some(volume.bootable);
             change.bootable = Some(b);
+        }
+    }
+    if let Some(h) = set.host {
+        if volume.host.as_ref() != Some(&h) {
+            // The plan moves only rows that have a host (the undo puts it
+            // back).
+            previous.host = volume.host.clone();
+            change.host = Some(h);
         }
     }
     if change == VolumeUpdate::default() {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::model::{Volume, VolumeStatus};
+use crate::model::{Host, Volume, VolumeStatus};
 use crate::plan::{ErrorClass, Operation, Source, VolumeUpdate};
 use crate::trace::{Reason, Stage, Subject};
 
@@ -32,6 +32,7 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
         );
         return raise(ErrorClass::InvalidVolume, "Invalid volume: volume is not assigned to a host");
     }
+    let volume = set_resource_host(ctx, volume)?;
     let operation = ctx.req.operation.clone();
     match create_from_spec(ctx, &volume, &operation) {
         Ok(()) => {
@@ -47,10 +48,47 @@ pub(crate) fn create_volume(ctx: &mut Ctx<'_>) -> Flow<()> {
             );
             let current = current(ctx, &volume)?;
             set_volume(ctx, &current, VolumeUpdate { status: Some(VolumeStatus::Error), ..Default::default() })?;
+            // `create_volume` answers a `VolumeNotFound` from the flow by
+            // cleaning the locks of the request spec's source volume
+            // (`utils.clean_volume_file_locks(source_volid, ...)`); without
+            // one the lock name is `None + '-delete_volume'`: a TypeError
+            // replaces the exception.
+            if r.class == ErrorClass::VolumeNotFound && !matches!(operation, Operation::CreateClonedVolume { .. }) {
+                return raise(ErrorClass::TypeError, "unsupported operand type(s) for +: 'NoneType' and 'str'");
+            }
             Err(Stop::Raise(r))
         }
         Err(other) => Err(other),
     }
+}
+
+/// `VolumeManager._set_resource_host`: a clustered volume whose host is on
+/// another backend than this service's (`hosts_are_equivalent` compares
+/// the `host@backend` parts) takes this service's host, keeping its own
+/// pool (`append_host(self.host, pool)`), before anything else reads it.
+/// Without a known service host the volume keeps its host. A volume without
+/// a host fails before (the caller's check: upstream's `extract_host(None)`
+/// raises the same `InvalidVolume` here).
+fn set_resource_host(ctx: &mut Ctx<'_>, volume: Arc<Volume>) -> Flow<Arc<Volume>> {
+    if !volume.is_clustered() {
+        return Ok(volume);
+    }
+    let Some(service) = ctx.host_info()?.service_host.clone() else { return Ok(volume) };
+    let Some(host) = &volume.host else { return Ok(volume) };
+    if !host.as_str().is_empty() && host.backend() == service.backend() {
+        return Ok(volume);
+    }
+    let moved = match host.pool().filter(|p| !p.is_empty()) {
+        Some(pool) => Host::new(format!("{}#{pool}", service.as_str())),
+        None => service,
+    };
+    ctx.noted(
+        Stage::Checks,
+        Subject::Volume { volume_id: volume.id.clone() },
+        Reason::Note { text: format!("clustered volume moved from host {host} to this service's host {moved}") },
+    );
+    set_volume(ctx, &volume, VolumeUpdate { host: Some(moved), ..Default::default() })?;
+    current(ctx, &volume)
 }
 
 /// The spec type `ExtractVolumeSpecTask` derives, from the volume row first

@@ -536,14 +536,70 @@ fn cache_get_entry(
     Ok(Some(entry))
 }
 
-/// `ImageVolumeCache.delete_cached_volume`: load the volume (raises
-/// `VolumeNotFound`) and delete it through the volume API, which evicts
-/// the entry and casts the deletion (no backend call here).
+/// `ImageVolumeCache.delete_cached_volume` (`image/cache.py`): load the
+/// cached volume (`objects.Volume.get_by_id`, `VolumeNotFound` for a
+/// missing or deleted row) and delete it through the volume API
+/// ([`volume_api_delete`]), which can refuse. Every call counts as asked
+/// ([`Plan::cache_deletions`](crate::plan::Plan::cache_deletions)), also a
+/// failing one; the caller decides what the failure does (CACHE-3, CACHE-8).
+///
+/// Upstream loads the row with the caller's context: the internal tenant's
+/// admin context, except after `SnapshotLimitReached` (the user's, which
+/// the RBD driver never raises).
 fn delete_cached_volume(ctx: &mut Ctx<'_>, entry: &CacheEntry) -> Flow<()> {
-    if ctx.db.volume(&entry.volume_id)?.is_none() {
+    ctx.cache_deletions.push(entry.volume_id.clone());
+    let Some(volume) = ctx.db.volume(&entry.volume_id)?.cloned() else {
         return raise(ErrorClass::VolumeNotFound, format!("Volume {} could not be found.", entry.volume_id));
+    };
+    volume_api_delete(ctx, &volume)
+}
+
+/// Volume statuses `volume.api.API.delete` accepts without `force`.
+const DELETABLE_STATUSES: [&str; 5] = ["available", "error", "error_restoring", "error_extending", "error_managing"];
+
+/// `volume.api.API.delete(context, volume)` (no `force`, `cascade` or
+/// `unmanage_only`) as the image cache calls it, in upstream's order:
+/// * a volume without a host (never scheduled) has its row destroyed at
+///   once; no cache row is evicted, so the entry stays, pointing at a
+///   deleted volume;
+/// * the conditional update to `deleting` requires a deletable status
+///   ([`DELETABLE_STATUSES`]) and no snapshot rows, else `InvalidVolume`
+///   (the attachment, migration and group conditions hold for every row
+///   the facts describe);
+/// * the cache row(s) of the volume are evicted (`cache.evict`) and the
+///   deletion is cast to the volume service (nobody here waits for it).
+///
+/// The policy check passes for the internal tenant's admin context and the
+/// frozen-backend check for every backend the facts describe.
+fn volume_api_delete(ctx: &mut Ctx<'_>, volume: &Volume) -> Flow<()> {
+    if volume.host.is_none() {
+        ctx.noted(
+            Stage::ImageCache,
+            Subject::Volume { volume_id: volume.id.clone() },
+            Reason::Note { text: "the cached volume has no host: its row is destroyed, its cache row stays".into() },
+        );
+        return ctx.db_write(DbWrite::DeleteVolumeRow { volume_id: volume.id.clone() });
     }
-    ctx.db_write(DbWrite::EvictCacheEntry { entry: entry.clone() })
+    if !DELETABLE_STATUSES.contains(&volume.status.as_str()) || !ctx.db.snapshots_of_volume(&volume.id)?.is_empty() {
+        return raise(
+            ErrorClass::InvalidVolume,
+            format!(
+                "Invalid volume: Volume status must be {} and must not be migrating, attached, belong to a group, \
+                 have snapshots, awaiting a transfer, or be disassociated from snapshots after volume transfer.",
+                DELETABLE_STATUSES.join(" or ")
+            ),
+        );
+    }
+    let deleting = if volume.status.as_str() == "error_managing" {
+        VolumeStatus::from("error_managing_deleting")
+    } else {
+        VolumeStatus::Deleting
+    };
+    set_volume(ctx, volume, VolumeUpdate { status: Some(deleting), ..Default::default() })?;
+    if let Some(entry) = ctx.db.cache_entry_of_volume(&volume.id).cloned() {
+        ctx.db_write(DbWrite::EvictCacheEntry { entry })?;
+    }
+    Ok(())
 }
 
 /// `_prepare_image_cache_entry` (CACHE-4).

@@ -439,6 +439,7 @@ mod tests {
             volume_id: VolumeId::from("new"),
             path: None,
             source: None,
+            cache_deletions: Vec::new(),
             steps,
             outcome,
             trace: Vec::<Decision>::new(),

@@ -193,6 +193,10 @@ pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fa
             let s = b.db.snapshot(snapshot_id).await.map_err(fail)?;
             out.push(Fact::Snapshot { snapshot_id: snapshot_id.clone(), snapshot: s });
         }
+        Need::SnapshotsOfVolume { volume_id } => {
+            let snapshots = b.db.snapshots_of_volume(volume_id).await.map_err(fail)?;
+            out.push(Fact::SnapshotsOfVolume { volume_id: volume_id.clone(), snapshots });
+        }
         Need::VolumeType { name } => {
             let t = b.db.volume_type(name).await.map_err(fail)?;
             out.push(Fact::VolumeType { name: name.clone(), volume_type: t });

@@ -256,6 +256,11 @@ impl fmt::Display for Leftover {
                 if let (Some(b), Some(n)) = (before.bootable, now.bootable) {
                     write!(f, " bootable {b} before, now {n};")?;
                 }
+                if before.host.is_some() || now.host.is_some() {
+                    let shown =
+                        |h: &Option<crate::model::Host>| h.as_ref().map_or("none".to_owned(), ToString::to_string);
+                    write!(f, " host {} before, now {};", shown(&before.host), shown(&now.host))?;
+                }
                 Ok(())
             }
             Self::SnapshotStatus { snapshot_id, before, now } => {

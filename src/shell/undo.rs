@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::BackendErrorKind;
-use crate::model::{Bytes, CacheEntry, GiB, ImageId, SnapshotId, Timestamp, VolumeId, VolumeStatus};
+use crate::model::{Bytes, CacheEntry, GiB, Host, ImageId, SnapshotId, Timestamp, VolumeId, VolumeStatus};
 use crate::plan::{Action, DbWrite, Expect, Step, VolumeUpdate};
 use crate::rbd::{ImageSpec, RbdOp, SnapSpec};
 
@@ -35,6 +35,7 @@ pub(crate) enum Column {
     Status,
     Size,
     Bootable,
+    Host,
 }
 
 /// One piece of state an action writes.
@@ -98,6 +99,8 @@ pub(crate) enum Val {
     Row(RowState),
     Status(VolumeStatus),
     Gib(GiB),
+    /// A volume's `host` column (`None`: NULL).
+    Host(Option<Host>),
     Text(String),
     /// A cache row with `last_used` set to the epoch (kept in
     /// [`Key::LastUsed`]).
@@ -240,6 +243,9 @@ impl Tracker {
             if let Some(b) = set.bootable {
                 out.push((Key::Column(id.clone(), Column::Bootable), Val::Flag(b)));
             }
+            if let Some(h) = &set.host {
+                out.push((Key::Column(id.clone(), Column::Host), Val::Host(Some(h.clone()))));
+            }
             out
         };
         match write {
@@ -250,6 +256,7 @@ impl Tracker {
                     status: Some(volume.status.clone()),
                     size: Some(volume.size),
                     bootable: Some(volume.bootable),
+                    host: volume.host.clone(),
                 };
                 out.extend(columns(&volume.id, &set));
                 out
@@ -526,6 +533,7 @@ impl Tracker {
                             (Column::Status, Val::Status(s)) => set.status = Some(s.clone()),
                             (Column::Size, Val::Gib(s)) => set.size = Some(*s),
                             (Column::Bootable, Val::Flag(f)) => set.bootable = Some(*f),
+                            (Column::Host, Val::Host(h)) => set.host.clone_from(h),
                             _ => {}
                         }
                     }
@@ -647,6 +655,7 @@ pub(crate) async fn read(key: &Key, b: Backends<'_>, tracker: &Tracker, image_hi
                 Column::Status => Val::Status(v.status.clone()),
                 Column::Size => Val::Gib(v.size),
                 Column::Bootable => Val::Flag(v.bootable),
+                Column::Host => Val::Host(v.host.clone()),
             },
             _ => Val::Unknown,
         },

@@ -372,6 +372,10 @@ impl VolumeDb for SqlVolumeDb {
         Ok(read::snapshot(&self.pool, id).await?)
     }
 
+    async fn snapshots_of_volume(&self, volume_id: &VolumeId) -> BackendResult<Vec<Snapshot>> {
+        Ok(read::snapshots_of_volume(&self.pool, volume_id).await?)
+    }
+
     async fn volume_type(&self, name_or_id: &str) -> BackendResult<Option<VolumeType>> {
         Ok(read::volume_type(&self.pool, name_or_id).await?)
     }

@@ -315,6 +315,24 @@ pub(crate) async fn snapshot(pool: &Pool, id: &SnapshotId) -> Result<Option<Snap
     Ok(found.into_iter().find(|s| &s.id == id))
 }
 
+/// The visible snapshot rows of a volume: what `volume.api.API.delete`'s
+/// `volume_has_snapshots_filter` (`api.py`) tests for, `snapshots.volume_id
+/// = volumes.id AND NOT snapshots.deleted`. The comparison is exact, as the
+/// filter's column-to-column join is (MySQL's collation would otherwise
+/// match a differently cased id given as text).
+pub(crate) async fn snapshots_of_volume(pool: &Pool, volume: &VolumeId) -> Result<Vec<Snapshot>, SqlError> {
+    let sql = format!("{SNAPSHOT_SELECT} WHERE deleted = 0 AND volume_id = ?");
+    let found = on_pool!(pool, p, _d => {
+        let rows = sqlx::query(&sql)
+            .bind(volume.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(|e| SqlError::query(format!("read the snapshots of volume {volume}"), e))?;
+        rows.iter().map(snapshot_of).collect::<Result<Vec<_>, _>>()?
+    });
+    Ok(found.into_iter().filter(|s| &s.volume_id == volume).collect())
+}
+
 /// Every visible snapshot row (for [`contents`](super::SqlVolumeDb::contents)).
 #[cfg(feature = "testing")]
 pub(crate) async fn all_snapshots(pool: &Pool) -> Result<Vec<Snapshot>, SqlError> {

@@ -162,6 +162,10 @@ async fn update_volume(pool: &Pool, write: &DbWrite, id: &VolumeId, set: &Volume
         assignments.push("bootable = ?");
         params.push(int(i64::from(b)));
     }
+    if let Some(host) = &set.host {
+        assignments.push("host = ?");
+        params.push(text(host.as_str()));
+    }
     let cond = exact(d, "id", id.as_str(), &mut params);
     let sql = format!("UPDATE volumes SET {} WHERE {cond} AND deleted = 0", assignments.join(", "));
     let n = run_one(pool, &sql, &params, format!("update volume {id}")).await?;

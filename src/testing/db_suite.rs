@@ -268,7 +268,8 @@ pub async fn update_volume(db: &dyn VolumeDb, fx: &dyn DbFixture, tag: &str) -> 
     write(db, update(VolumeUpdate { status: Some(VolumeStatus::Downloading), ..Default::default() }, &v.id)).await?;
     v.status = VolumeStatus::Downloading;
     same("after a status update", &*db.volume(&v.id).await.map_err(err)?.ok_or("vanished")?, &v)?;
-    let set = VolumeUpdate { status: Some(VolumeStatus::Available), size: Some(GiB(5)), bootable: Some(true) };
+    let set =
+        VolumeUpdate { status: Some(VolumeStatus::Available), size: Some(GiB(5)), bootable: Some(true), host: None };
     write(db, update(set, &v.id)).await?;
     v.status = VolumeStatus::Available;
     v.size = GiB(5);
@@ -321,7 +322,8 @@ pub async fn fresh_ids(db: &dyn VolumeDb, fx: &dyn DbFixture, tag: &str) -> Chec
     Ok(())
 }
 
-/// A snapshot row reads back; a missing one is `None`; `UpdateSnapshot`
+/// A snapshot row reads back, alone and among its volume's
+/// (`snapshots_of_volume`); a missing one is `None`; `UpdateSnapshot`
 /// sets its status, and is `NotFound` for a missing snapshot.
 pub async fn snapshots(db: &dyn VolumeDb, fx: &dyn DbFixture, tag: &str) -> Check {
     let n = Names::new(tag);
@@ -340,6 +342,12 @@ pub async fn snapshots(db: &dyn VolumeDb, fx: &dyn DbFixture, tag: &str) -> Chec
     fx.add_snapshot(&snap).await?;
     same("snapshot()", db.snapshot(&snap.id).await.map_err(err)?, Some(snap.clone()))?;
     same("missing snapshot()", db.snapshot(&Names::uuid().into()).await.map_err(err)?, None)?;
+    same("snapshots_of_volume()", db.snapshots_of_volume(&v.id).await.map_err(err)?, vec![snap.clone()])?;
+    same(
+        "snapshots_of_volume() of a volume without any",
+        db.snapshots_of_volume(&Names::uuid().into()).await.map_err(err)?,
+        vec![],
+    )?;
     let update = |id: &SnapshotId, status: &str| DbWrite::UpdateSnapshot {
         snapshot_id: id.clone(),
         status: status.into(),

@@ -179,7 +179,7 @@ impl Driver for Mapped {
     }
 
     async fn host_info(&self) -> BackendResult<HostInfo> {
-        Ok(HostInfo { conversion_free_bytes: self.conversion_free_bytes })
+        Ok(HostInfo { conversion_free_bytes: self.conversion_free_bytes, service_host: None })
     }
 }
 

@@ -21,6 +21,10 @@
 #[path = "fake_http.rs"]
 mod fake_http;
 
+#[cfg(feature = "cli")]
+#[path = "cli.rs"]
+mod cli;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

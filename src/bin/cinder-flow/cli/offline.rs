@@ -1,6 +1,5 @@
-//! The `explain` command, apart from the process: arguments in, text out
-//! through the writers given, an exit code back. `tests/explain_cli.rs`
-//! includes this file and runs it on in-memory writers.
+//! `cinder-flow explain SCENARIO.json...`: scenarios (docs/FORMAT.md) on
+//! the in-memory backends, optionally on top of a real `cinder.conf`.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -10,33 +9,10 @@ use cinder_flow::conformance::{api_request_of, build_world, read_file, Vector};
 use cinder_flow::explain::{render_plan, Escaped};
 use cinder_flow::model::Timestamp;
 use cinder_flow::plan::Operation;
-use cinder_flow::planner::{ApiKind, CandidateScope, DeleteRules, Policy, Request};
+use cinder_flow::planner::{ApiKind, Policy, Request};
 use cinder_flow::shell;
 
-pub const USAGE: &str = "\
-usage: explain SCENARIO.json... [--conf cinder.conf [--backend NAME]]
-               [--policy same_backend|skip_doomed|liberty_delete]... [--now TIMESTAMP] [--json]
-
-Explains the decision Cinder 29.0.0 makes for each scenario (a file with
-one scenario or an array of them; docs/FORMAT.md), on in-memory backends:
-nothing is executed.
-
-  --conf FILE       a real cinder.conf as the base configuration (the
-                    scenario's `config` goes on top); options it sets that
-                    the crate does not model, and names that are no Cinder
-                    option (with the nearest one), are reported
-  --backend NAME    the backend section, when enabled_backends has several
-  --policy P        an opt-in improvement: same_backend, skip_doomed,
-                    liberty_delete (repeatable)
-  --now TIMESTAMP   the clock of the decision (ISO 8601; it dates image-cache
-                    use); default: the current time
-  --json            one compact JSON document per scenario (JSON Lines)
-  -h, --help        this text
-
-Exit status: 0 when every scenario was explained, 1 when a scenario or the
-configuration cannot be used, 2 for bad arguments.";
-
-/// What the command line asks for.
+/// What the command line asks for in offline mode.
 #[derive(Debug)]
 pub struct Args {
     pub scenarios: Vec<PathBuf>,
@@ -47,56 +23,8 @@ pub struct Args {
     pub now: Timestamp,
 }
 
-/// Why the arguments are not usable, or that help was asked for.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ArgsError {
-    Help,
-    Bad(String),
-}
-
-pub fn parse_args(args: &[String], now: Timestamp) -> Result<Args, ArgsError> {
-    let mut it = args.iter();
-    let mut a = Args { scenarios: Vec::new(), conf: None, backend: None, json: false, policy: Policy::faithful(), now };
-    let value = |it: &mut std::slice::Iter<'_, String>, flag: &str| {
-        it.next().cloned().ok_or_else(|| ArgsError::Bad(format!("{flag} needs a value")))
-    };
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "-h" | "--help" => return Err(ArgsError::Help),
-            "--json" => a.json = true,
-            "--conf" => a.conf = Some(PathBuf::from(value(&mut it, "--conf")?)),
-            "--backend" => a.backend = Some(value(&mut it, "--backend")?),
-            "--now" => {
-                let text = value(&mut it, "--now")?;
-                a.now = text.parse().map_err(|e| ArgsError::Bad(format!("--now: {e}")))?;
-            }
-            "--policy" => match value(&mut it, "--policy")?.as_str() {
-                "same_backend" => a.policy.candidate_scope = CandidateScope::SameBackend,
-                "skip_doomed" => a.policy.skip_doomed_candidates = true,
-                "liberty_delete" => a.policy.delete_rules = DeleteRules::Liberty,
-                other => return Err(ArgsError::Bad(format!("unknown policy {other:?}"))),
-            },
-            other if other.starts_with('-') && other.len() > 1 => {
-                return Err(ArgsError::Bad(format!("unknown option {other:?}")))
-            }
-            _ => a.scenarios.push(PathBuf::from(arg)),
-        }
-    }
-    if a.scenarios.is_empty() {
-        return Err(ArgsError::Bad("a scenario file is required".into()));
-    }
-    Ok(a)
-}
-
-/// The current time, to the second.
-pub fn system_now() -> Timestamp {
-    let secs =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    Timestamp::from_unix(secs).unwrap_or(Timestamp::EPOCH)
-}
-
 /// Why the run stops early.
-enum Stop {
+pub enum Stop {
     /// The reader went away (`| head`): stop quietly.
     Closed,
     /// Writing failed otherwise.
@@ -115,35 +43,7 @@ impl From<io::Error> for Stop {
     }
 }
 
-/// Runs the command: 0 done, 1 a scenario or the configuration is not
-/// usable, 2 bad arguments. Writing into a closed pipe ends the run
-/// quietly (status 0), as `cmd | head` expects.
-pub async fn run(args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
-    let args = match parse_args(args, system_now()) {
-        Ok(a) => a,
-        Err(ArgsError::Help) => {
-            return match writeln!(out, "{USAGE}").and_then(|()| out.flush()) {
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => 1,
-                _ => 0,
-            };
-        }
-        Err(ArgsError::Bad(message)) => {
-            let _ = writeln!(err, "explain: {}\n{USAGE}", Escaped(message));
-            return 2;
-        }
-    };
-    let result = explain_all(&args, out, err).await.and_then(|()| out.flush().map_err(Stop::from));
-    match result {
-        Ok(()) | Err(Stop::Closed) => 0,
-        Err(Stop::Failed) => 1,
-        Err(Stop::Io(e)) => {
-            let _ = writeln!(err, "explain: cannot write the output: {e}");
-            1
-        }
-    }
-}
-
-async fn explain_all(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Stop> {
+pub async fn explain_all(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> Result<(), Stop> {
     let conf = match &args.conf {
         None => None,
         Some(path) => {
@@ -185,7 +85,7 @@ async fn explain_all(args: &Args, out: &mut dyn Write, err: &mut dyn Write) -> R
 }
 
 /// What the configuration file set that the decision does not use.
-fn report_conf(l: &Loaded, file: &str, to: &mut dyn Write) -> io::Result<()> {
+pub fn report_conf(l: &Loaded, file: &str, to: &mut dyn Write) -> io::Result<()> {
     for u in &l.unknown {
         let hint = u.suggestion.map(|s| format!("; did you mean {s}?")).unwrap_or_default();
         writeln!(
