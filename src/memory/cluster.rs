@@ -10,7 +10,7 @@ use crate::model::Host;
 use crate::ports::{BackendResult, DownloadedImage, Driver};
 use crate::rbd::{ApplyError, Cluster, ImageInfo, ImageSpec, RbdOp};
 
-use super::{FaultInjector, Journal, JournalEntry};
+use super::{Fault, FaultInjector, FaultMode, Journal, JournalEntry};
 
 /// A [`Cluster`] behind a lock, as a [`Driver`].
 ///
@@ -145,7 +145,12 @@ impl Driver for MemoryCluster {
 
     async fn apply(&self, op: &RbdOp, _source: Option<DownloadedImage>) -> BackendResult<()> {
         let result = match self.faults.tick() {
-            Some(kind) => Err(ApplyError::Failed(kind)),
+            Some(Fault { kind, mode: FaultMode::Fail }) => Err(ApplyError::Failed(kind)),
+            Some(Fault { kind, mode: FaultMode::LoseReply }) => {
+                // Whether librbd refused it or not, the caller hears `kind`.
+                let _ = self.lock().apply(op);
+                Err(ApplyError::Failed(kind))
+            }
             None => self.lock().apply(op),
         };
         let kind = match &result {

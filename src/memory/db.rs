@@ -14,7 +14,7 @@ use crate::plan::DbWrite;
 use crate::ports::{BackendResult, VolumeDb};
 use crate::tables::{unique_ids, TableError, Tables};
 
-use super::FaultInjector;
+use super::{FaultInjector, FaultMode};
 
 /// Rows in memory. Deleted volumes are invisible, as Cinder's queries
 /// filter `deleted = False`. Evictions requested through the volume API are
@@ -27,7 +27,8 @@ use super::FaultInjector;
 /// Faults: with [`MemoryVolumeDb::with_faults`], every [`VolumeDb::write`]
 /// counts as a call of the shared [`FaultInjector`] (reads and
 /// [`VolumeDb::new_volume_id`] do not: they change nothing a plan could
-/// have to undo), and the chosen one fails without changing anything.
+/// have to undo), and the chosen one fails without changing anything, or
+/// after changing it for a lost reply.
 #[derive(Debug, Default)]
 pub struct MemoryVolumeDb {
     state: Mutex<State>,
@@ -289,8 +290,13 @@ impl VolumeDb for MemoryVolumeDb {
     }
 
     async fn write(&self, write: &DbWrite) -> BackendResult<()> {
-        if let Some(kind) = self.faults.tick() {
-            return Err(BackendError::new(kind, "database write").with_detail(format!("{write:?}")));
+        if let Some(fault) = self.faults.tick() {
+            if fault.mode == FaultMode::LoseReply {
+                // Performed (or refused by the table rules), then the reply
+                // is lost.
+                let _ = self.lock().tables.apply(write);
+            }
+            return Err(BackendError::new(fault.kind, "database write").with_detail(format!("{write:?}")));
         }
         // The undo is the plan's to carry; the backend only performs.
         self.lock().tables.apply(write).map(drop).map_err(|e| table_error(e, write))

@@ -9,7 +9,7 @@ use crate::error::{BackendError, BackendErrorKind};
 use crate::model::{Bytes, Image, ImageId, LocationApi, LocationEntry};
 use crate::ports::{BackendResult, DownloadedImage, ImageService};
 
-use super::{FaultInjector, Journal, JournalEntry};
+use super::{Fault, FaultInjector, FaultMode, Journal, JournalEntry};
 
 /// Images in memory, answering like Glance v2.
 ///
@@ -88,12 +88,21 @@ impl MemoryImageService {
         operation: impl Fn() -> String,
         change: impl FnOnce(&Image, &[LocationEntry]) -> Result<(Vec<LocationEntry>, String), BackendError>,
     ) -> BackendResult<()> {
-        if let Some(kind) = self.faults.tick() {
+        let fault = self.faults.tick();
+        if let Some(Fault { kind, mode: FaultMode::Fail }) = fault {
             return Err(BackendError::new(kind, operation()));
         }
+        let lost = fault.map(|f| BackendError::new(f.kind, operation()));
         let mut images = self.images.lock().unwrap_or_else(PoisonError::into_inner);
-        let stored = images.get_mut(id).ok_or_else(|| BackendError::new(BackendErrorKind::NotFound, operation()))?;
-        let (list, status) = change(&stored.image, &stored.locations)?;
+        let edited = match images.get_mut(id) {
+            None => Err(BackendError::new(BackendErrorKind::NotFound, operation())),
+            Some(stored) => change(&stored.image, &stored.locations).map(|edit| (stored, edit)),
+        };
+        // A lost reply reports the injected error whatever Glance did.
+        let (stored, (list, status)) = match edited {
+            Ok(done) => done,
+            Err(refused) => return Err(lost.unwrap_or(refused)),
+        };
         let locations: Arc<[LocationEntry]> = list.into();
         let mut image = (*stored.image).clone();
         image.status = status;
@@ -102,7 +111,7 @@ impl MemoryImageService {
             image.locations = Some(locations.clone());
         }
         *stored = Stored { image: Arc::new(image), locations };
-        Ok(())
+        lost.map_or(Ok(()), Err)
     }
 
     fn get<T>(&self, id: &ImageId, f: impl FnOnce(&Stored) -> T) -> BackendResult<T> {
@@ -137,7 +146,9 @@ impl ImageService for MemoryImageService {
     }
 
     async fn download(&self, image_id: &ImageId) -> BackendResult<DownloadedImage> {
-        if let Some(kind) = self.faults.tick() {
+        // A lost reply of a download leaves at most a local file, which
+        // this backend does not keep: both modes look the same.
+        if let Some(Fault { kind, .. }) = self.faults.tick() {
             self.journal.push(JournalEntry::Download { image_id: image_id.clone(), result: Err(kind) });
             return Err(BackendError::new(kind, format!("download image {image_id}")));
         }

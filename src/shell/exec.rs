@@ -9,8 +9,9 @@ use crate::error::{BackendError, BackendErrorKind};
 use crate::model::VolumeStatus;
 use crate::plan::{Action, DbWrite, ErrorClass, Expect, Operation, Outcome, Plan, VolumeUpdate};
 use crate::ports::DownloadedImage;
-use crate::rbd::{ImageSpec, RbdOp};
 
+use super::leftover::Leftover;
+use super::undo::{observe, read, status_key, Key, Observed, Skip, Tracker, Val};
 use super::Backends;
 
 /// How the executor behaves when a step does not do what the plan expects.
@@ -52,6 +53,45 @@ pub struct Report {
     pub outcome: Outcome,
 }
 
+/// What the call of the diverging step did, as far as the executor could
+/// tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StepEffect {
+    /// It succeeded where the plan expected a failure: its effect is in
+    /// place (the planner gave such a step no undo; see
+    /// [`Diverged::leftovers`]).
+    Succeeded,
+    /// It failed, and reading back through the ports showed that it changed
+    /// nothing (or it changes nothing that lasts, like a download).
+    Nothing,
+    /// It failed, but reading back showed its effect in place: the reply
+    /// was lost after the backend performed it. It is undone like a
+    /// completed step.
+    Applied,
+    /// It failed, and what it changed could not be read back entirely (a
+    /// read failed, the object changed otherwise, or the port has no read
+    /// for it, like glance metadata): its undo is run all the same, and
+    /// what stays unknown is a [`Leftover::Unknown`].
+    Unknown,
+}
+
+/// Whether the volume (or snapshot) being created was marked `error`
+/// after the undo.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ErrorMark {
+    /// Not asked for: [`ExecOptions::mark_error_on_failure`] is off, or the
+    /// operation is a delete (upstream leaves the row alone).
+    NotAsked,
+    /// Marked `error` (also when the write reported a failure but reading
+    /// the row back showed the status written).
+    Marked,
+    /// The write failed: the status is what the undo left (a difference
+    /// from before is in [`Diverged::leftovers`]).
+    Failed(BackendError),
+}
+
 /// A run that stopped because a step did not do what the plan expected.
 ///
 /// Its [`source`](std::error::Error::source) is the backend's error when
@@ -68,10 +108,24 @@ pub struct Diverged {
     pub expected: Expect,
     /// What happened.
     pub actual: Result<(), BackendError>,
-    /// The undo actions run, newest step first.
+    /// What the call did, read back through the ports when it failed.
+    pub effect: StepEffect,
+    /// The undo actions run, newest step first. A failed one was read back:
+    /// whether its effect is in place anyway shows in
+    /// [`Diverged::leftovers`].
     pub undone: Vec<Undone>,
-    /// Steps that completed but could not be undone (their effects remain).
+    /// Steps whose effect is in place but that have no undo (removing or
+    /// flattening an image that existed before, a trash move, an eviction,
+    /// a step expected to fail that succeeded).
     pub not_undoable: Vec<usize>,
+    /// Whether what was being created was marked `error`.
+    pub error_mark: ErrorMark,
+    /// What is different from before the plan ran, after the undo: the
+    /// effects of steps that cannot be undone, of undo actions that failed,
+    /// and whatever could not be read back. Empty exactly when the plan
+    /// left everything as it found it (up to the allowances described at
+    /// [`Leftover`]).
+    pub leftovers: Vec<Leftover>,
 }
 
 impl std::fmt::Display for Diverged {
@@ -91,9 +145,13 @@ impl std::error::Error for Diverged {
 }
 
 impl Diverged {
-    /// Whether every completed step was undone successfully.
+    /// Whether the plan left everything as it found it: no
+    /// [`leftovers`](Diverged::leftovers). An undo action that reported a
+    /// failure but took effect (its reply was lost) leaves nothing over; a
+    /// failed `error` mark leaves the status as it was before, which is not
+    /// a leftover either (see [`Diverged::error_mark`]).
     pub fn fully_undone(&self) -> bool {
-        self.not_undoable.is_empty() && self.undone.iter().all(|u| u.result.is_ok())
+        self.leftovers.is_empty()
     }
 }
 
@@ -101,11 +159,25 @@ impl Diverged {
 ///
 /// Each step's result is compared with its [`Expect`]ation. When all match,
 /// the plan's [`Outcome`] is reported. When one does not (the world changed
-/// since the facts were gathered, or a backend failed), the completed steps
-/// are undone newest first with their [`Step::undo`](crate::plan::Step::undo)
-/// actions, skipping an undo action a later completed step already
-/// performed (a snapshot created and later removed by the plan needs no
-/// removal), and the divergence is reported with what was undone.
+/// since the facts were gathered, or a backend failed):
+///
+/// 1. a failed call is read back through the ports (the image with its
+///    snapshots and protection through [`Driver::image_info`], the volume
+///    and snapshot rows, the image-cache rows), since it may have taken
+///    effect and lost its reply;
+/// 2. the steps whose effect is in place are undone newest first with their
+///    [`Step::undo`](crate::plan::Step::undo) actions. An undo action is
+///    skipped only when what it would write is already so given what is in
+///    place now (a snapshot the plan created and later removed needs no
+///    removal; a step that was itself undone excuses nothing), or when the
+///    image or row it changes is gone. A failed undo action is read back
+///    too;
+/// 3. the volume (or snapshot) being created is marked `error`, as
+///    upstream's revert does ([`ExecOptions::mark_error_on_failure`]);
+/// 4. what is still different from before is listed in
+///    [`Diverged::leftovers`].
+///
+/// [`Driver::image_info`]: crate::ports::Driver::image_info
 pub async fn execute(plan: &Plan, backends: Backends<'_>, options: &ExecOptions) -> Result<Report, Box<Diverged>> {
     let span = tracing::info_span!(
         "execute",
@@ -138,21 +210,8 @@ async fn execute_steps(plan: &Plan, backends: Backends<'_>, options: &ExecOption
                 elapsed_us,
                 "step diverged from the plan; undoing"
             );
-            let (undone, not_undoable) = undo(plan, i, backends, &mut download).await;
-            for j in &not_undoable {
-                tracing::error!(step = j + 1, action = %plan.steps[*j].action, "cannot be undone: its effect remains");
-            }
-            if options.mark_error_on_failure {
-                mark_error(plan, backends).await;
-            }
-            return Err(Box::new(Diverged {
-                step: i,
-                action: step.action.clone(),
-                expected: step.expect,
-                actual,
-                undone,
-                not_undoable,
-            }));
+            let diverged = recover(plan, i, actual, backends, &mut download, options).await;
+            return Err(Box::new(diverged));
         }
     }
     tracing::info!(outcome = %plan.outcome.error().map_or("success", |e| e.name()), "plan executed");
@@ -178,80 +237,124 @@ async fn run(action: &Action, b: Backends<'_>, download: &mut Option<DownloadedI
     }
 }
 
-/// Undoes steps `0..failed` newest first.
-async fn undo(
+/// After step `failed` diverged: reads back what it did, undoes what is in
+/// place newest first, marks the failure, and lists what is left over.
+async fn recover(
     plan: &Plan,
     failed: usize,
+    actual: Result<(), BackendError>,
     b: Backends<'_>,
     download: &mut Option<DownloadedImage>,
-) -> (Vec<Undone>, Vec<usize>) {
+    options: &ExecOptions,
+) -> Diverged {
+    // Cache rows are read by image; a create from an image touches that
+    // image's rows.
+    let hint = match &plan.operation {
+        Operation::CreateFromImage { image_id } => Some(image_id),
+        _ => None,
+    };
+    let mut tracker = Tracker::default();
+    for step in plan.steps[..failed].iter().filter(|s| s.expect == Expect::Ok) {
+        tracker.touch(&step.action, Some(step));
+        tracker.apply(&step.action);
+    }
+    let step = &plan.steps[failed];
+    if step.expect == Expect::Ok || actual.is_ok() {
+        tracker.touch(&step.action, Some(step));
+    } else {
+        // The plan expected this call to fail, so it says nothing about
+        // the state before it: take what is there now (a call expected to
+        // fail that took effect and lost its reply is indistinguishable).
+        tracker.learn(&step.action, b, hint).await;
+    }
+    let effect = match &actual {
+        Ok(()) => {
+            tracker.apply(&step.action);
+            StepEffect::Succeeded
+        }
+        Err(_) => match observe(&step.action, b, &mut tracker, hint).await {
+            Observed::Applied => StepEffect::Applied,
+            Observed::Nothing => StepEffect::Nothing,
+            Observed::Unknown => StepEffect::Unknown,
+        },
+    };
+    if effect != StepEffect::Nothing && actual.is_err() {
+        tracing::warn!(step = failed + 1, action = %step.action, effect = ?effect, "the failed call was read back");
+    }
+
     let mut undone = Vec::new();
     let mut not_undoable = Vec::new();
-    for j in (0..failed).rev() {
+    for j in (0..=failed).rev() {
         let step = &plan.steps[j];
-        if step.expect != Expect::Ok {
-            continue; // a call that failed as planned changed nothing
+        let in_place = if j < failed { step.expect == Expect::Ok } else { effect != StepEffect::Nothing };
+        if !in_place {
+            continue;
         }
-        if !step.undoable {
+        if !step.undoable || step.expect != Expect::Ok {
+            tracing::error!(step = j + 1, action = %step.action, "cannot be undone: its effect remains");
             not_undoable.push(j);
             continue;
         }
         for action in &step.undo {
-            let later = || plan.steps[j + 1..failed].iter().filter(|s| s.expect == Expect::Ok);
-            // Already in effect: a later completed step did exactly this.
-            if later().any(|s| &s.action == action) {
+            if let Some(why) = tracker.skip(action) {
+                let why = match why {
+                    Skip::InEffect => "already in effect",
+                    Skip::Moot => "what it changes is gone",
+                };
+                tracing::debug!(step = j + 1, undo = %action, why, "undo not needed");
                 continue;
             }
-            // Moot: a later completed step removed the image this would
-            // change (RBDDriver.copy_image_to_volume deletes the volume it
-            // had set up before importing; the set-up's undo has nothing
-            // left to act on).
-            if let Some(image) = changed_image(action) {
-                if later().any(|s| removes(&s.action, &image)) {
-                    continue;
-                }
-            }
+            tracker.touch(action, None);
             let result = run(action, b, download).await;
             match &result {
-                Ok(()) => tracing::info!(step = j + 1, undo = %action, "undo"),
+                Ok(()) => {
+                    tracker.apply(action);
+                    tracing::info!(step = j + 1, undo = %action, "undo");
+                }
                 Err(e) => {
-                    tracing::error!(step = j + 1, undo = %action, error = %e, "undo failed: its step's effect remains")
+                    let seen = observe(action, b, &mut tracker, hint).await;
+                    tracing::error!(
+                        step = j + 1,
+                        undo = %action,
+                        error = %e,
+                        read_back = ?seen,
+                        "undo failed: its step's effect remains"
+                    );
                 }
             }
             undone.push(Undone { step: j, action: action.clone(), result });
         }
     }
-    (undone, not_undoable)
-}
-
-/// The image an undo action changes in place (not one it creates or
-/// removes).
-fn changed_image(action: &Action) -> Option<ImageSpec> {
-    let Action::Rbd { op } = action else { return None };
-    match op {
-        RbdOp::UpdateFeatures { image, .. } | RbdOp::Resize { image, .. } | RbdOp::Flatten { image } => {
-            Some(image.clone())
-        }
-        RbdOp::CreateSnap { snap }
-        | RbdOp::ProtectSnap { snap }
-        | RbdOp::UnprotectSnap { snap }
-        | RbdOp::RemoveSnap { snap } => Some(snap.image_spec()),
-        _ => None,
+    let (error_mark, allowed) = if options.mark_error_on_failure {
+        mark_error(plan, b, &mut tracker).await
+    } else {
+        (ErrorMark::NotAsked, None)
+    };
+    let leftovers = tracker.leftovers(allowed.as_ref());
+    for left in &leftovers {
+        tracing::error!(left = %left, "left over after undo");
     }
-}
-
-/// Whether `action` removes `image` (to nothing or to the trash).
-fn removes(action: &Action, image: &ImageSpec) -> bool {
-    matches!(action, Action::Rbd { op: RbdOp::Remove { image: i } | RbdOp::TrashMove { image: i, .. } } if i == image)
+    Diverged {
+        step: failed,
+        action: step.action.clone(),
+        expected: step.expect,
+        actual,
+        effect,
+        undone,
+        not_undoable,
+        error_mark,
+        leftovers,
+    }
 }
 
 /// Marks what the operation was making `error`, as upstream does when it
 /// fails: the volume for creates (`OnFailureRescheduleTask.revert`), the
 /// snapshot for snapshots (`VolumeManager.create_snapshot`'s
-/// `save_and_reraise_exception`). Deletes leave the row alone.
-async fn mark_error(plan: &Plan, b: Backends<'_>) {
+/// `save_and_reraise_exception`). Deletes leave the row alone. Returns the
+/// status key it may leave `error` (not a leftover).
+async fn mark_error(plan: &Plan, b: Backends<'_>, tracker: &mut Tracker) -> (ErrorMark, Option<Key>) {
     let write = match &plan.operation {
-        Operation::DeleteVolume => return,
+        Operation::DeleteVolume => return (ErrorMark::NotAsked, None),
         Operation::CreateSnapshot { snapshot_id } => DbWrite::UpdateSnapshot {
             snapshot_id: snapshot_id.clone(),
             status: "error".into(),
@@ -263,10 +366,37 @@ async fn mark_error(plan: &Plan, b: Backends<'_>) {
             previous: VolumeUpdate::default(),
         },
     };
+    let key = status_key(&write);
+    let tracked = key.as_ref().is_some_and(|k| tracker.now(k).is_some());
+    let action = Action::Db { write: write.clone() };
     // Best effort, as upstream's revert: the row may be gone.
     match b.db.write(&write).await {
-        Ok(()) => tracing::info!(write = %write, "marked error"),
-        Err(e) => tracing::warn!(write = %write, error = %e, "could not mark the failure"),
+        Ok(()) => {
+            if tracked {
+                tracker.apply(&action);
+            }
+            tracing::info!(write = %write, "marked error");
+            (ErrorMark::Marked, key)
+        }
+        Err(e) => {
+            // The reply may be lost: the status tells.
+            let seen = match &key {
+                Some(k) => read(k, b, tracker, None).await,
+                None => Val::Unknown,
+            };
+            let marked = matches!(&seen, Val::Status(s) if *s == VolumeStatus::Error)
+                || matches!(&seen, Val::Text(s) if s == "error");
+            if let (true, Some(k)) = (tracked, &key) {
+                tracker.set(k.clone(), seen, &action);
+            }
+            if marked {
+                tracing::info!(write = %write, error = %e, "marked error (the reply was lost)");
+                (ErrorMark::Marked, key)
+            } else {
+                tracing::warn!(write = %write, error = %e, "could not mark the failure");
+                (ErrorMark::Failed(e), None)
+            }
+        }
     }
 }
 
@@ -317,17 +447,31 @@ mod tests {
         }
     }
 
-    /// A driver that records calls and fails the ones `fail` says.
+    /// A driver over a model cluster holding `volumes/volume-src` and
+    /// `volumes/volume-old`, that records calls and fails the ones `fail`
+    /// says (without changing anything). Reads answer from the cluster, as
+    /// the executor reads back after a failure.
     fn driver(
         calls: Arc<Mutex<Vec<RbdOp>>>,
         fail: impl Fn(&RbdOp) -> Option<BackendErrorKind> + Send + Sync + 'static,
     ) -> MockDriver {
+        let mut cluster = crate::rbd::Cluster::new("fsid");
+        for name in ["volume-src", "volume-old"] {
+            cluster.put_image(&ImageSpec::new("volumes", name), crate::rbd::RbdImage::new(Bytes(1 << 30)));
+        }
+        let cluster = Arc::new(Mutex::new(cluster));
         let mut d = MockDriver::new();
+        let c = cluster.clone();
+        d.expect_image_info().returning(move |image| {
+            c.lock().unwrap().image_info(image).map_err(|_| BackendError::new(BackendErrorKind::Other, "stat"))
+        });
         d.expect_apply().returning(move |op, _| {
             calls.lock().unwrap().push(op.clone());
             match fail(op) {
                 Some(k) => Err(BackendError::new(k, op.to_string())),
-                None => Ok(()),
+                None => {
+                    cluster.lock().unwrap().apply(op).map_err(|_| BackendError::new(BackendErrorKind::Other, "apply"))
+                }
             }
         });
         d
@@ -492,6 +636,42 @@ mod tests {
         let err = execute(&plan(steps, Outcome::Success), b, &ExecOptions::default()).await.unwrap_err();
         assert_eq!(err.not_undoable, vec![0]);
         assert!(!err.fully_undone());
+    }
+
+    #[tokio::test]
+    async fn what_cannot_be_read_back_is_never_called_undone() {
+        // A status write fails, its undo fails too, and the database cannot
+        // be read: whether either took effect is unknown, so the report
+        // must not claim the row is as before.
+        let id = VolumeId::from("v1");
+        let set = |s: &str| VolumeUpdate { status: Some(VolumeStatus::from(s)), ..Default::default() };
+        let write =
+            |to: &str, from: &str| DbWrite::UpdateVolume { volume_id: id.clone(), set: set(to), previous: set(from) };
+        let steps = vec![Step {
+            action: Action::Db { write: write("downloading", "creating") },
+            expect: Expect::Ok,
+            undo: vec![Action::Db { write: write("creating", "downloading") }],
+            undoable: true,
+        }];
+        let d = MockDriver::new();
+        let images = MockImageService::new();
+        let mut db = MockVolumeDb::new();
+        db.expect_write().returning(|w| Err(BackendError::new(BackendErrorKind::Unavailable, w.to_string())));
+        db.expect_volume().returning(|_| Err(BackendError::new(BackendErrorKind::Unavailable, "read")));
+        let b = Backends { driver: &d, images: &images, db: &db };
+        let options = ExecOptions { mark_error_on_failure: false };
+        let err = execute(&plan(steps, Outcome::Success), b, &options).await.unwrap_err();
+        assert_eq!(err.effect, StepEffect::Unknown);
+        assert_eq!(err.undone.len(), 1, "the undo is tried all the same: {err:?}");
+        assert!(!err.fully_undone());
+        assert!(
+            matches!(
+                &err.leftovers[..],
+                [Leftover::Unknown { action: Action::Db { write: DbWrite::UpdateVolume { .. } } }]
+            ),
+            "{:?}",
+            err.leftovers
+        );
     }
 
     #[tokio::test]
