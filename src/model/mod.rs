@@ -15,6 +15,6 @@ pub use host::{Host, HostFilter, MatchLevel};
 pub use ids::{ImageId, ProjectId, SnapshotId, UserId, VolumeId};
 pub use image::{Image, ImageLocation, LocationApi, LocationEntry};
 pub use name::Name;
-pub use size::{Bytes, GiB, GIB, MIB};
+pub use size::{Bytes, GiB, SizeOverflow, GIB, MIB};
 pub use timestamp::{Timestamp, TimestampError};
 pub use volume::{CacheEntry, Encryption, Service, Snapshot, Volume, VolumeStatus, VolumeType, DEFAULT_VOLUME_TYPE};

@@ -1,0 +1,106 @@
+//! Bounded work on any input (issue 13.3): each bound with the largest input
+//! it allows, and what happens just past it. Results are asserted here; how
+//! long the largest inputs take is measured in `benches/bounds.rs`, never
+//! timed in a test.
+
+use cinder_flow::config::Config;
+use cinder_flow::memory::{MemoryCluster, MemoryImageService, MemoryVolumeDb};
+use cinder_flow::model::{Bytes, GiB, Timestamp, Volume, VolumeStatus, GIB};
+use cinder_flow::plan::{ErrorClass, Expect, Operation, Outcome, Plan};
+use cinder_flow::planner::{Policy, Request};
+use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp};
+use cinder_flow::shell::{self, Backends};
+
+const ID: &str = "11111111-1111-4111-8111-111111111111";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().expect("runtime")
+}
+
+struct World {
+    driver: MemoryCluster,
+    images: MemoryImageService,
+    db: MemoryVolumeDb,
+    config: Config,
+}
+
+fn world(cluster: Cluster, target: Volume) -> World {
+    let db = MemoryVolumeDb::new();
+    db.add_volume(target);
+    let mut config = Config::default();
+    config.backend.rbd_pool = "volumes".into();
+    World { driver: MemoryCluster::new(cluster), images: MemoryImageService::new(), db, config }
+}
+
+fn base() -> Cluster {
+    let mut c = Cluster::new("fsid");
+    c.add_pool("volumes");
+    c
+}
+
+fn plan(w: &World, operation: Operation) -> Plan {
+    let backends = Backends { driver: &w.driver, images: &w.images, db: &w.db };
+    let request = Request { operation, volume_id: ID.into(), now: Timestamp::EPOCH };
+    let (plan, _) = rt().block_on(shell::plan(backends, &request, &w.config, &Policy::faithful())).expect("plan");
+    plan
+}
+
+fn creating(size: GiB) -> Volume {
+    let mut v = Volume::new(ID, "project-1", size).on_host("hostA@ceph#ceph");
+    v.status = VolumeStatus::Creating;
+    v
+}
+
+// ---------------------------------------------------------------- sizes
+
+#[test]
+fn the_largest_size_librbd_takes_is_created_exactly() {
+    let max = GiB::MAX_BYTES_REPRESENTABLE;
+    let w = world(base(), creating(max));
+    let p = plan(&w, Operation::CreateVolume);
+    assert_eq!(p.outcome, Outcome::Success);
+    let sizes: Vec<Bytes> = p
+        .rbd_ops()
+        .filter_map(|(op, _)| match op {
+            RbdOp::Create { size, .. } => Some(*size),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sizes, [Bytes(max.0 * GIB)]);
+}
+
+#[test]
+fn a_size_past_64_bits_of_bytes_is_an_overflow_error_and_no_call() {
+    for gib in [GiB::MAX_BYTES_REPRESENTABLE.0 + 1, u64::MAX] {
+        let w = world(base(), creating(GiB(gib)));
+        let p = plan(&w, Operation::CreateVolume);
+        match &p.outcome {
+            Outcome::Failure { error: ErrorClass::OverflowError, message } => {
+                assert!(message.contains(&(u128::from(gib) * u128::from(GIB)).to_string()), "{message}");
+            }
+            other => panic!("{gib} GiB: {other:?}"),
+        }
+        assert!(
+            p.rbd_ops().all(|(op, _)| !matches!(op, RbdOp::Create { .. })),
+            "no saturated size reaches the driver: {:?}",
+            p.rbd_ops().collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_clone_grown_past_64_bits_fails_at_the_resize_with_overflow_error() {
+    // create_cloned_volume of a 1 GiB source into a volume too large for
+    // librbd: the clone is made, the resize raises OverflowError (upstream's
+    // binding refuses the Python int), and nothing is resized to a
+    // saturated size.
+    const SRC: &str = "22222222-2222-4222-8222-222222222222";
+    let mut c = base();
+    c.put_image(&ImageSpec::new("volumes", format!("volume-{SRC}")), RbdImage::new(Bytes(GIB)));
+    let w = world(c, creating(GiB(u64::MAX)));
+    w.db.add_volume(Volume::new(SRC, "project-1", GiB(1)).on_host("hostA@ceph#ceph"));
+    let p = plan(&w, Operation::CreateClonedVolume { source_volid: SRC.into() });
+    assert!(matches!(p.outcome, Outcome::Failure { error: ErrorClass::OverflowError, .. }), "{:?}", p.outcome);
+    assert!(p.rbd_ops().any(|(op, e)| matches!(op, RbdOp::Clone { .. }) && e == Expect::Ok));
+    assert!(p.rbd_ops().all(|(op, _)| !matches!(op, RbdOp::Resize { .. })));
+}
