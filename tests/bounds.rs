@@ -104,3 +104,61 @@ fn a_clone_grown_past_64_bits_fails_at_the_resize_with_overflow_error() {
     assert!(p.rbd_ops().any(|(op, e)| matches!(op, RbdOp::Clone { .. }) && e == Expect::Ok));
     assert!(p.rbd_ops().all(|(op, _)| !matches!(op, RbdOp::Resize { .. })));
 }
+
+// ---------------------------------------------------------------- hosts
+
+use cinder_flow::conformance::parse_vectors;
+use cinder_flow::model::{check_host_len, Host, HostFilter, HOST_MAX_CHARS};
+
+/// A value of `HOST_MAX_CHARS` characters that makes backtracking `LIKE`
+/// matchers retry at every position: wildcards, then a tail that only
+/// fits at the very end.
+fn adversarial_value() -> String {
+    let mut v = String::from("%");
+    while v.chars().count() < HOST_MAX_CHARS - 2 {
+        v.push_str("a_%");
+    }
+    v.truncate(HOST_MAX_CHARS - 2);
+    v.push_str("zz");
+    assert_eq!(v.chars().count(), HOST_MAX_CHARS);
+    v
+}
+
+#[test]
+fn host_matching_at_the_column_bound() {
+    let value = adversarial_value();
+    let filter = HostFilter::new(value.as_str());
+    let field_no = "a".repeat(HOST_MAX_CHARS);
+    assert!(!filter.matches(Some(&field_no)));
+    // `value@%` at host level: the same run of `a`s, then `zz@...`.
+    let mut field_yes = "a".repeat(HOST_MAX_CHARS - 4);
+    field_yes.push_str("zz@b");
+    assert!(filter.matches(Some(&field_yes)));
+    let mut field_pool = "a".repeat(HOST_MAX_CHARS - 4);
+    field_pool.push_str("zz#p");
+    assert!(filter.matches(Some(&field_pool)));
+    // Multi-byte characters count as one, as in MySQL's VARCHAR(255).
+    let wide = "é".repeat(HOST_MAX_CHARS);
+    assert!(check_host_len("host", &wide).is_ok());
+    let mut wide_pool = "é".repeat(HOST_MAX_CHARS - 2);
+    wide_pool.push_str("#p");
+    assert!(HostFilter::new("é_é%").matches(Some(&wide_pool)), "`_` is one character, not one byte");
+    assert!(Host::try_new(&wide).is_ok());
+}
+
+fn vector_with_host(host: &str) -> String {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/cache-hit.json")).unwrap();
+    let json = serde_json::to_string(host).unwrap();
+    text.replace("\"hostA@ceph#ceph\"", &json)
+}
+
+#[test]
+fn vectors_hold_hosts_up_to_the_column_bound() {
+    let host = format!("{}#p", "h".repeat(HOST_MAX_CHARS - 2));
+    let vectors = parse_vectors(&vector_with_host(&host)).expect("a 255-character host is a valid row");
+    assert_eq!(vectors[0].volume.as_ref().unwrap().host.as_deref(), Some(host.as_str()));
+
+    let long = format!("{}#p", "h".repeat(HOST_MAX_CHARS - 1));
+    let e = parse_vectors(&vector_with_host(&long)).unwrap_err();
+    assert!(e.contains("256 characters long") && e.contains("at most 255"), "{e}");
+}

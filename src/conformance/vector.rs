@@ -669,6 +669,30 @@ fn unique<'a>(what: &str, ids: impl IntoIterator<Item = &'a str>) -> Result<(), 
 }
 
 impl Vector {
+    /// Host and cluster fields fit Cinder's `String(255)` columns, as a
+    /// database row must (this also bounds the cost of host matching).
+    fn check_hosts(&self) -> Result<(), String> {
+        use crate::model::check_host_len;
+        let b = &self.backend;
+        let mut fields: Vec<(&'static str, &str)> = vec![("backend.host", &b.host)];
+        fields.extend(b.cluster.as_deref().map(|c| ("backend.cluster", c)));
+        for v in self.volume.iter().chain(&self.db.volumes) {
+            fields.extend(v.host.as_deref().map(|h| ("volume host", h)));
+            fields.extend(v.cluster_name.as_deref().map(|c| ("volume cluster_name", c)));
+        }
+        for c in &self.db.image_cache {
+            fields.extend(c.host.as_deref().map(|h| ("image-cache host", h)));
+            fields.extend(c.cluster_name.as_deref().map(|n| ("image-cache cluster_name", n)));
+        }
+        for s in &self.db.services {
+            fields.push(("service host", &s.host));
+        }
+        for (field, value) in fields {
+            check_host_len(field, value).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// The checks serde cannot make: a usable name, known `request`
     /// fields, unique ids and rows that exist where rows name them.
     fn check(&self) -> Result<(), String> {
@@ -711,6 +735,7 @@ impl Vector {
             }
             other => return Err(format!("request must be an object, not {other}")),
         }
+        self.check_hosts()?;
         let db = &self.db;
         unique("volumes", db.volumes.iter().chain(&self.volume).map(|v| v.id.as_str()))?;
         unique("snapshots", db.snapshots.iter().map(|s| s.id.as_str()))?;

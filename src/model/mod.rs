@@ -11,7 +11,7 @@ mod size;
 mod timestamp;
 mod volume;
 
-pub use host::{Host, HostFilter, MatchLevel};
+pub use host::{check_host_len, Host, HostFilter, HostTooLong, MatchLevel, HOST_MAX_CHARS};
 pub use ids::{ImageId, ProjectId, SnapshotId, UserId, VolumeId};
 pub use image::{Image, ImageLocation, LocationApi, LocationEntry};
 pub use name::Name;
