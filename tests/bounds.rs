@@ -162,3 +162,66 @@ fn vectors_hold_hosts_up_to_the_column_bound() {
     let e = parse_vectors(&vector_with_host(&long)).unwrap_err();
     assert!(e.contains("256 characters long") && e.contains("at most 255"), "{e}");
 }
+
+// ---------------------------------------------------------------- clone chains
+
+use cinder_flow::rbd::{RbdSnapshot, SnapSpec};
+
+const SRC: &str = "22222222-2222-4222-8222-222222222222";
+
+/// A chain of `links` Cinder clones ending in the source volume of
+/// create_cloned_volume: `volume-<SRC>` is a clone of `chain-1`, a clone of
+/// `chain-2`, … `chain-<links>`, which has no parent (each parent holds the
+/// `<child>.clone_snap` snapshot its child was cloned from).
+fn chain_world(links: usize) -> World {
+    let mut c = base();
+    let name = |i: usize| if i == 0 { format!("volume-{SRC}") } else { format!("chain-{i}") };
+    for i in 0..=links {
+        let mut img = RbdImage::new(Bytes(GIB));
+        if i < links {
+            img.parent = Some(SnapSpec {
+                pool: "volumes".into(),
+                image: name(i + 1).into(),
+                snap: format!("{}.clone_snap", name(i)).into(),
+            });
+        }
+        if i > 0 {
+            img.snaps = vec![RbdSnapshot {
+                name: format!("{}.clone_snap", name(i - 1)).into(),
+                size: Bytes(GIB),
+                protected: true,
+                parent: None,
+                hidden: false,
+            }];
+        }
+        c.put_image(&ImageSpec::new("volumes", name(i)), img);
+    }
+    let mut w = world(c, creating(GiB(1)));
+    w.db.add_volume(Volume::new(SRC, "project-1", GiB(1)).on_host("hostA@ceph#ceph"));
+    w.config.backend.rbd_max_clone_depth = i64::MAX;
+    w
+}
+
+#[test]
+fn clone_depth_of_the_longest_chain_allowed() {
+    let links = cinder_flow::planner::MAX_CLONE_CHAIN;
+    let w = chain_world(links);
+    let p = plan(&w, Operation::CreateClonedVolume { source_volid: SRC.into() });
+    assert_eq!(p.outcome, Outcome::Success, "{:?}", p.outcome);
+    let said = format!("clone depth {links} ");
+    assert!(p.explained().any(|d| d.to_string().contains(&said)), "the depth is counted to the end of the chain");
+    assert!(p.rbd_ops().any(|(op, _)| matches!(op, RbdOp::Clone { .. })), "cloned, not copied");
+}
+
+#[test]
+fn a_chain_past_the_bound_is_refused_as_inconsistent_facts() {
+    let w = chain_world(cinder_flow::planner::MAX_CLONE_CHAIN + 1);
+    let backends = Backends { driver: &w.driver, images: &w.images, db: &w.db };
+    let request = Request {
+        operation: Operation::CreateClonedVolume { source_volid: SRC.into() },
+        volume_id: ID.into(),
+        now: Timestamp::EPOCH,
+    };
+    let e = rt().block_on(shell::plan(backends, &request, &w.config, &Policy::faithful())).unwrap_err();
+    assert!(e.to_string().contains("does not end"), "{e}");
+}

@@ -255,7 +255,7 @@ impl Ctx<'_> {
                     current = parent;
                     // A chain longer than any real one means a cycle in the
                     // facts; upstream would recurse until Python's limit.
-                    if depth > 10_000 {
+                    if depth as usize > super::MAX_CLONE_CHAIN {
                         return Err(Stop::Inconsistent(format!("clone chain of {name} does not end")));
                     }
                 }
