@@ -556,20 +556,46 @@ impl Default for EnvSpec {
     }
 }
 
-/// Reads one vector file (an object or an array of them).
+/// The largest vector file (or text) read: 4 MiB, some 900 times the
+/// largest vector of the suite. Decoding holds the text, its JSON tree and
+/// the vectors at once, so the bound also bounds the memory a vector can
+/// make the runner use (`tests/vector_memory.rs` measures the peak).
+pub const MAX_VECTOR_BYTES: usize = 4 << 20;
+
+/// Reads one vector file (an object or an array of them), refusing files
+/// larger than [`MAX_VECTOR_BYTES`] before reading them.
 pub fn read_file(path: &Path) -> Result<Vec<Vector>, VectorError> {
-    let text = std::fs::read_to_string(path).map_err(|source| VectorError::Io { path: path.to_owned(), source })?;
+    use std::io::Read as _;
+    let io = |source| VectorError::Io { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // `take` as well as the length: the file may grow while it is read.
+    let mut bytes = Vec::new();
+    file.take(MAX_VECTOR_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() > MAX_VECTOR_BYTES {
+        return Err(VectorError::Decode { path: path.to_owned(), message: too_large() });
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| VectorError::Decode { path: path.to_owned(), message: format!("not UTF-8: {e}") })?;
     parse_vectors(&text).map_err(|message| VectorError::Decode { path: path.to_owned(), message })
 }
 
-/// Parses vector JSON text (an object or an array of them), and checks
-/// each vector (see the module documentation).
+fn too_large() -> String {
+    format!("a vector file holds at most {MAX_VECTOR_BYTES} bytes")
+}
+
+/// Parses vector JSON text (an object or an array of them, at most
+/// [`MAX_VECTOR_BYTES`]), and checks each vector (see the module
+/// documentation).
 pub fn parse_vectors(text: &str) -> Result<Vec<Vector>, String> {
+    if text.len() > MAX_VECTOR_BYTES {
+        return Err(too_large());
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     check_integers(text)?;
     let one = |v: Value| -> Result<Vector, String> {
         let name = v.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
-        let mut vector: Vector = serde_json::from_value(v.clone()).map_err(|e| format!("vector {name:?}: {e}"))?;
+        // From the tree in place: no second copy of it.
+        let mut vector = Vector::deserialize(&v).map_err(|e| format!("vector {name:?}: {e}"))?;
         vector.check().map_err(|e| format!("vector {name:?}: {e}"))?;
         vector.raw = v;
         Ok(vector)
