@@ -556,20 +556,46 @@ impl Default for EnvSpec {
     }
 }
 
-/// Reads one vector file (an object or an array of them).
+/// The largest vector file (or text) read: 4 MiB, some 900 times the
+/// largest vector of the suite. Decoding holds the text, its JSON tree and
+/// the vectors at once, so the bound also bounds the memory a vector can
+/// make the runner use (`tests/vector_memory.rs` measures the peak).
+pub const MAX_VECTOR_BYTES: usize = 4 << 20;
+
+/// Reads one vector file (an object or an array of them), refusing files
+/// larger than [`MAX_VECTOR_BYTES`] before reading them.
 pub fn read_file(path: &Path) -> Result<Vec<Vector>, VectorError> {
-    let text = std::fs::read_to_string(path).map_err(|source| VectorError::Io { path: path.to_owned(), source })?;
+    use std::io::Read as _;
+    let io = |source| VectorError::Io { path: path.to_owned(), source };
+    let file = std::fs::File::open(path).map_err(io)?;
+    // `take` as well as the length: the file may grow while it is read.
+    let mut bytes = Vec::new();
+    file.take(MAX_VECTOR_BYTES as u64 + 1).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() > MAX_VECTOR_BYTES {
+        return Err(VectorError::Decode { path: path.to_owned(), message: too_large() });
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| VectorError::Decode { path: path.to_owned(), message: format!("not UTF-8: {e}") })?;
     parse_vectors(&text).map_err(|message| VectorError::Decode { path: path.to_owned(), message })
 }
 
-/// Parses vector JSON text (an object or an array of them), and checks
-/// each vector (see the module documentation).
+fn too_large() -> String {
+    format!("a vector file holds at most {MAX_VECTOR_BYTES} bytes")
+}
+
+/// Parses vector JSON text (an object or an array of them, at most
+/// [`MAX_VECTOR_BYTES`]), and checks each vector (see the module
+/// documentation).
 pub fn parse_vectors(text: &str) -> Result<Vec<Vector>, String> {
+    if text.len() > MAX_VECTOR_BYTES {
+        return Err(too_large());
+    }
     let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     check_integers(text)?;
     let one = |v: Value| -> Result<Vector, String> {
         let name = v.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
-        let mut vector: Vector = serde_json::from_value(v.clone()).map_err(|e| format!("vector {name:?}: {e}"))?;
+        // From the tree in place: no second copy of it.
+        let mut vector = Vector::deserialize(&v).map_err(|e| format!("vector {name:?}: {e}"))?;
         vector.check().map_err(|e| format!("vector {name:?}: {e}"))?;
         vector.raw = v;
         Ok(vector)
@@ -669,6 +695,30 @@ fn unique<'a>(what: &str, ids: impl IntoIterator<Item = &'a str>) -> Result<(), 
 }
 
 impl Vector {
+    /// Host and cluster fields fit Cinder's `String(255)` columns, as a
+    /// database row must (this also bounds the cost of host matching).
+    fn check_hosts(&self) -> Result<(), String> {
+        use crate::model::check_host_len;
+        let b = &self.backend;
+        let mut fields: Vec<(&'static str, &str)> = vec![("backend.host", &b.host)];
+        fields.extend(b.cluster.as_deref().map(|c| ("backend.cluster", c)));
+        for v in self.volume.iter().chain(&self.db.volumes) {
+            fields.extend(v.host.as_deref().map(|h| ("volume host", h)));
+            fields.extend(v.cluster_name.as_deref().map(|c| ("volume cluster_name", c)));
+        }
+        for c in &self.db.image_cache {
+            fields.extend(c.host.as_deref().map(|h| ("image-cache host", h)));
+            fields.extend(c.cluster_name.as_deref().map(|n| ("image-cache cluster_name", n)));
+        }
+        for s in &self.db.services {
+            fields.push(("service host", &s.host));
+        }
+        for (field, value) in fields {
+            check_host_len(field, value).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
     /// The checks serde cannot make: a usable name, known `request`
     /// fields, unique ids and rows that exist where rows name them.
     fn check(&self) -> Result<(), String> {
@@ -711,6 +761,7 @@ impl Vector {
             }
             other => return Err(format!("request must be an object, not {other}")),
         }
+        self.check_hosts()?;
         let db = &self.db;
         unique("volumes", db.volumes.iter().chain(&self.volume).map(|v| v.id.as_str()))?;
         unique("snapshots", db.snapshots.iter().map(|s| s.id.as_str()))?;

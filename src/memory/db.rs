@@ -359,7 +359,7 @@ mod tests {
         faults.fail_call(1, BackendErrorKind::Busy);
         let op = RbdOp::Create {
             image: ImageSpec::new("volumes", "volume-v1"),
-            size: GiB(1).to_bytes(),
+            size: GiB(1).to_bytes().unwrap(),
             order: 22,
             features: 1,
         };

@@ -23,6 +23,41 @@ use serde::{Deserialize, Serialize};
 
 use super::Name;
 
+/// The longest `host` / `cluster_name` Cinder's database holds: the columns
+/// are `String(255)` (`volumes.host`, `volumes.cluster_name`,
+/// `image_volume_cache_entries.host`, `services.host` in
+/// `cinder/db/models.py`), 255 characters on MySQL, which refuses longer
+/// values in the strict mode oslo.db sets.
+pub const HOST_MAX_CHARS: usize = 255;
+
+/// A host or cluster string longer than its database column
+/// ([`HOST_MAX_CHARS`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is {chars} characters long; Cinder's database column holds at most {max}", max = HOST_MAX_CHARS)]
+pub struct HostTooLong {
+    /// The field (`host`, `cluster_name`, ...).
+    pub field: &'static str,
+    /// Its length in characters.
+    pub chars: usize,
+}
+
+/// Checks a host or cluster value against its column's bound.
+///
+/// ```
+/// use cinder_flow::model::{check_host_len, HOST_MAX_CHARS};
+/// assert!(check_host_len("host", &"h".repeat(HOST_MAX_CHARS)).is_ok());
+/// let e = check_host_len("host", &"h".repeat(HOST_MAX_CHARS + 1)).unwrap_err();
+/// assert_eq!(e.chars, 256);
+/// ```
+pub fn check_host_len(field: &'static str, value: &str) -> Result<(), HostTooLong> {
+    // Counting stops one past the bound: a huge value costs no more.
+    let chars = value.chars().take(HOST_MAX_CHARS + 1).count();
+    if chars > HOST_MAX_CHARS {
+        return Err(HostTooLong { field, chars: value.chars().count() });
+    }
+    Ok(())
+}
+
 /// A Cinder host string such as `hostA@ceph#rbd-pool`.
 ///
 /// Any string is accepted, as Cinder's database accepts any string; the part
@@ -33,7 +68,20 @@ use super::Name;
 pub struct Host(Name);
 
 impl Host {
-    /// Wraps a host string.
+    /// Wraps a host string that fits Cinder's `host` column
+    /// ([`HOST_MAX_CHARS`]).
+    ///
+    /// ```
+    /// use cinder_flow::model::Host;
+    /// assert!(Host::try_new("hostA@ceph#rbd").is_ok());
+    /// assert!(Host::try_new("h".repeat(256)).is_err());
+    /// ```
+    pub fn try_new(s: impl AsRef<str>) -> Result<Self, HostTooLong> {
+        check_host_len("host", s.as_ref())?;
+        Ok(Self::new(s))
+    }
+
+    /// Wraps a host string (any length; see [`Host::try_new`]).
     pub fn new(s: impl AsRef<str>) -> Self {
         Self(Name::from(s.as_ref()))
     }
@@ -184,33 +232,135 @@ fn like_with_suffix(field: &str, value: &str, sep: char) -> bool {
 /// Case-sensitive SQL `LIKE` without an escape character: `%` matches any run
 /// of characters (also empty), `_` exactly one character.
 ///
-/// Linear-space, worst case O(len(text) × len(pattern)) time, no recursion.
+/// The pattern is cut at its `%`s into fixed-length segments. The first
+/// must match at the start of the text and the last at its end; the others
+/// are placed greedily, each at its leftmost match after the previous one
+/// (placing a fixed-length segment earlier never leaves less room for the
+/// rest, so greedy placement finds a match whenever one exists). Each
+/// segment is searched with the bit-parallel Shift-And automaton, which
+/// handles `_` as a character class and never backtracks, and the searches
+/// cover disjoint stretches of the text: O(n · ⌈m / 64⌉ + m) time for a text
+/// of n and a pattern of m characters, linear for patterns up to 64
+/// characters between `%`s (the backtracking matcher this replaces was
+/// O(n · m)).
 pub(crate) fn sql_like(text: &[char], pattern: &[char]) -> bool {
-    let (mut t, mut p) = (0usize, 0usize);
-    // Position of the last `%` seen and the text position it was tried at.
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && (pattern[p] == '_' || (pattern[p] != '%' && pattern[p] == text[t])) {
-            t += 1;
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == '%' {
-            star = Some((p, t));
-            p += 1;
-        } else if let Some((sp, st)) = star {
-            // Let the last `%` swallow one more character and retry.
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    let segments: Vec<&[char]> = pattern.split(|&c| c == '%').collect();
+    let (first, rest) = match segments.split_first() {
+        Some(split) => split,
+        None => return text.is_empty(),
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        // No `%`: the whole text, character for character.
+        return text.len() == first.len() && segment_at(text, 0, first);
+    };
+    if text.len() < first.len() + last.len() {
+        return false;
+    }
+    let end = text.len() - last.len();
+    if !segment_at(text, 0, first) || !segment_at(text, end, last) {
+        return false;
+    }
+    let mut from = first.len();
+    for seg in middle {
+        match find_segment(&text[..end], from, seg) {
+            Some(at) => from = at + seg.len(),
+            None => return false,
         }
     }
-    pattern[p..].iter().all(|&c| c == '%')
+    true
+}
+
+/// Whether `seg` (literal characters and `_`) matches `text` at `at`.
+fn segment_at(text: &[char], at: usize, seg: &[char]) -> bool {
+    text.get(at..at + seg.len()).is_some_and(|t| t.iter().zip(seg).all(|(&t, &p)| p == '_' || p == t))
+}
+
+/// The leftmost position at or after `from` where `seg` matches in `text`
+/// (Shift-And over ⌈len / 64⌉ words: bit i of the state is set when the
+/// first i + 1 characters of `seg` end at the current text position).
+fn find_segment(text: &[char], from: usize, seg: &[char]) -> Option<usize> {
+    if seg.is_empty() {
+        return (from <= text.len()).then_some(from);
+    }
+    let words = seg.len().div_ceil(64);
+    let mut any = vec![0u64; words];
+    let mut masks: rustc_hash::FxHashMap<char, Vec<u64>> = rustc_hash::FxHashMap::default();
+    for (i, &c) in seg.iter().enumerate() {
+        if c == '_' {
+            any[i / 64] |= 1 << (i % 64);
+        }
+    }
+    for (i, &c) in seg.iter().enumerate() {
+        if c != '_' {
+            masks.entry(c).or_insert_with(|| any.clone())[i / 64] |= 1 << (i % 64);
+        }
+    }
+    let (hit_word, hit_bit) = ((seg.len() - 1) / 64, 1u64 << ((seg.len() - 1) % 64));
+    let mut state = vec![0u64; words];
+    for (pos, c) in text.iter().enumerate().skip(from) {
+        let mask = masks.get(c).unwrap_or(&any);
+        let mut carry = 1u64; // a match may start at every position
+        for (w, m) in state.iter_mut().zip(mask) {
+            let next_carry = *w >> 63;
+            *w = ((*w << 1) | carry) & m;
+            carry = next_carry;
+        }
+        if state[hit_word] & hit_bit != 0 {
+            return Some(pos + 1 - seg.len());
+        }
+    }
+    None
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The backtracking matcher `sql_like` replaced: O(n · m), simple, the
+    /// reference the linear one is checked against.
+    fn like_backtracking(text: &[char], pattern: &[char]) -> bool {
+        let (mut t, mut p) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            if p < pattern.len() && (pattern[p] == '_' || (pattern[p] != '%' && pattern[p] == text[t])) {
+                t += 1;
+                p += 1;
+            } else if p < pattern.len() && pattern[p] == '%' {
+                star = Some((p, t));
+                p += 1;
+            } else if let Some((sp, st)) = star {
+                p = sp + 1;
+                t = st + 1;
+                star = Some((sp, st + 1));
+            } else {
+                return false;
+            }
+        }
+        pattern[p..].iter().all(|&c| c == '%')
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn linear_like_agrees_with_backtracking(text in "[ab]{0,160}", pattern in "[ab_%]{0,150}") {
+            let t: Vec<char> = text.chars().collect();
+            let p: Vec<char> = pattern.chars().collect();
+            prop_assert_eq!(sql_like(&t, &p), like_backtracking(&t, &p));
+        }
+
+        #[test]
+        fn linear_like_agrees_on_long_segments(reps in 1usize..4, seg in "[ab_]{60,140}", text in "[ab]{0,40}") {
+            // Segments past one 64-bit word, planted in the text so that
+            // matches happen.
+            let planted: String = seg.chars().map(|c| if c == '_' { 'b' } else { c }).collect();
+            let text = format!("{text}{}{text}", planted.repeat(reps));
+            let pattern = format!("%{seg}%{}", &seg[..seg.len() / 2]);
+            let t: Vec<char> = text.chars().collect();
+            let p: Vec<char> = pattern.chars().collect();
+            prop_assert_eq!(sql_like(&t, &p), like_backtracking(&t, &p));
+        }
+    }
 
     fn like(text: &str, pattern: &str) -> bool {
         let t: Vec<char> = text.chars().collect();

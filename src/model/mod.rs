@@ -11,10 +11,10 @@ mod size;
 mod timestamp;
 mod volume;
 
-pub use host::{Host, HostFilter, MatchLevel};
+pub use host::{check_host_len, Host, HostFilter, HostTooLong, MatchLevel, HOST_MAX_CHARS};
 pub use ids::{ImageId, ProjectId, SnapshotId, UserId, VolumeId};
 pub use image::{Image, ImageLocation, LocationApi, LocationEntry};
 pub use name::Name;
-pub use size::{Bytes, GiB, GIB, MIB};
+pub use size::{Bytes, GiB, SizeOverflow, GIB, MIB};
 pub use timestamp::{Timestamp, TimestampError};
 pub use volume::{CacheEntry, Encryption, Service, Snapshot, Volume, VolumeStatus, VolumeType, DEFAULT_VOLUME_TYPE};

@@ -20,12 +20,40 @@ pub struct GiB(pub u64);
 #[serde(transparent)]
 pub struct Bytes(pub u64);
 
+/// A size that does not fit the 64-bit byte count librbd takes.
+///
+/// Upstream multiplies `volume.size * units.Gi` in Python, which never
+/// overflows; the product then reaches librbd's Cython binding as a
+/// `uint64_t`, and a product above 2^64 - 1 makes the binding raise
+/// `OverflowError` before any call is made. This is that error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{gib} GiB is {bytes} bytes, more than the 18446744073709551615 bytes librbd accepts")]
+pub struct SizeOverflow {
+    /// The size asked for, in GiB.
+    pub gib: u64,
+    /// Its exact size in bytes.
+    pub bytes: u128,
+}
+
 impl GiB {
-    /// The size in bytes. Saturates instead of overflowing on absurd values
-    /// (a volume of more than 16 EiB cannot exist; the planner rejects such
-    /// requests before they reach a driver).
-    pub fn to_bytes(self) -> Bytes {
-        Bytes(self.0.saturating_mul(GIB))
+    /// The largest size whose byte count fits librbd's `uint64_t`
+    /// (16 EiB less 1 GiB).
+    pub const MAX_BYTES_REPRESENTABLE: GiB = GiB(u64::MAX / GIB);
+
+    /// The size in bytes, or [`SizeOverflow`] when it does not fit 64 bits
+    /// (never a saturated value: a driver must not be asked for a size the
+    /// user did not ask for).
+    ///
+    /// ```
+    /// use cinder_flow::model::{Bytes, GiB, GIB};
+    /// assert_eq!(GiB(2).to_bytes(), Ok(Bytes(2 * GIB)));
+    /// assert!(GiB(u64::MAX / GIB + 1).to_bytes().is_err());
+    /// ```
+    pub fn to_bytes(self) -> Result<Bytes, SizeOverflow> {
+        self.0
+            .checked_mul(GIB)
+            .map(Bytes)
+            .ok_or(SizeOverflow { gib: self.0, bytes: u128::from(self.0) * u128::from(GIB) })
     }
 }
 
@@ -119,8 +147,17 @@ mod tests {
     }
 
     #[test]
-    fn to_bytes_saturates() {
-        assert_eq!(GiB(2).to_bytes(), Bytes(2 * GIB));
-        assert_eq!(GiB(u64::MAX).to_bytes(), Bytes(u64::MAX));
+    fn to_bytes_is_exact_up_to_the_largest_representable_size_and_an_error_beyond() {
+        assert_eq!(GiB(2).to_bytes(), Ok(Bytes(2 * GIB)));
+        // The largest size it allows.
+        let max = GiB::MAX_BYTES_REPRESENTABLE;
+        assert_eq!(max.to_bytes(), Ok(Bytes(max.0 * GIB)));
+        assert_eq!(max.to_bytes().unwrap().0, u64::MAX - (GIB - 1));
+        // One more GiB is an error, never a saturated count.
+        let e = GiB(max.0 + 1).to_bytes().unwrap_err();
+        assert_eq!(e.bytes, 1u128 << 64);
+        let e = GiB(u64::MAX).to_bytes().unwrap_err();
+        assert_eq!(e, SizeOverflow { gib: u64::MAX, bytes: u128::from(u64::MAX) << 30 });
+        assert!(e.to_string().starts_with("18446744073709551615 GiB is "));
     }
 }

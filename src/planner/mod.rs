@@ -53,6 +53,12 @@ pub use api::{
 };
 pub(crate) use ctx::Ctx;
 pub use protocol::{Decide, PlanError, Planning};
+
+/// The longest chain of Cinder clones (`_get_clone_depth`) the planner
+/// follows; a longer one is taken for a cycle in the facts and refused as
+/// inconsistent. Walking a chain costs time linear in its length (the
+/// gathering fetches a chain's parents in one round).
+pub const MAX_CLONE_CHAIN: usize = 10_000;
 pub(crate) use protocol::{Stop, Wants};
 
 /// What to plan.

@@ -4,7 +4,7 @@
 
 use crate::error::BackendErrorKind;
 use crate::location::RbdLocation;
-use crate::model::{Bytes, GiB, Image, Snapshot, Volume, VolumeType, MIB};
+use crate::model::{Bytes, GiB, Image, Snapshot, Volume, VolumeType, GIB, MIB};
 use crate::plan::ErrorClass;
 use crate::rbd::{ImageSpec, Name, RbdOp};
 use crate::trace::{Reason, Stage, Subject};
@@ -25,8 +25,8 @@ const MULTIATTACH_EXCLUSIONS: u64 =
     FEATURE_EXCLUSIVE_LOCK | FEATURE_OBJECT_MAP | FEATURE_FAST_DIFF | FEATURE_JOURNALING;
 
 /// `int(math.log(bytes, 2))` for a positive size.
-pub(crate) fn order_of(bytes: u64) -> u8 {
-    (63 - bytes.max(1).leading_zeros()) as u8
+pub(crate) fn order_of(bytes: u128) -> u8 {
+    (127 - bytes.max(1).leading_zeros()) as u8
 }
 
 impl Ctx<'_> {
@@ -35,9 +35,17 @@ impl Ctx<'_> {
         self.rbd_pool.clone()
     }
 
-    /// `rbd_store_chunk_size` in bytes.
-    fn chunk_bytes(&self) -> u64 {
-        (self.cfg.backend.rbd_store_chunk_size.max(1) as u64).saturating_mul(MIB)
+    /// `rbd_store_chunk_size * units.Mi`, exact as Python computes it (an
+    /// `i64` option times 2^20 fits 128 bits; no saturated order).
+    fn chunk_bytes(&self) -> u128 {
+        (self.cfg.backend.rbd_store_chunk_size.max(1) as u128) * u128::from(MIB)
+    }
+
+    /// `size * units.Gi` as it reaches librbd: the Cython binding takes a
+    /// `uint64_t` and raises `OverflowError` for a larger Python int, before
+    /// the call is made (so no step is recorded).
+    fn gib_to_bytes(&self, size: GiB) -> Flow<Bytes> {
+        to_librbd_size(gib_in_bytes(size))
     }
 
     /// The object order Cinder uses for new images.
@@ -66,7 +74,7 @@ impl Ctx<'_> {
             // built locally and `rbd import`ed (a CLI failure surfaces as
             // ProcessExecutionError).
             // `self._execute` (one attempt): the CLI error propagates as is.
-            let size = volume.size.to_bytes();
+            let size = self.gib_to_bytes(volume.size)?;
             return match self.rbd(RbdOp::Import { image: spec, size, order })? {
                 Ok(()) => Ok(()),
                 Err(k) => raise(ErrorClass::ProcessExecutionError, format!("rbd import failed: {k}")),
@@ -74,7 +82,8 @@ impl Ctx<'_> {
         }
         self.rados(&spec.pool)?;
         let features = self.cinder_features()?;
-        self.rbd_or_raise(RbdOp::Create { image: spec.clone(), size: volume.size.to_bytes(), order, features })?;
+        let size = self.gib_to_bytes(volume.size)?;
+        self.rbd_or_raise(RbdOp::Create { image: spec.clone(), size, order, features })?;
         if let Err(e) = self.setup_volume(volume) {
             if let Stop::Raise(_) = &e {
                 // save_and_reraise_exception: remove the image, re-raise.
@@ -183,7 +192,7 @@ impl Ctx<'_> {
             Ok(i) => i.stripe_unit.0,
             Err(k) => return raise(ErrorClass::Rbd(k), format!("open {src}: {k}")),
         };
-        let order = order_of(stripe.max(self.chunk_bytes()));
+        let order = order_of(u128::from(stripe).max(self.chunk_bytes()));
         let features = self.cinder_features()?;
         let pool = self.rbd_pool();
         self.rados(&pool)?;
@@ -200,20 +209,25 @@ impl Ctx<'_> {
     }
 
     /// `RBDDriver._resize` (RBD-27): to `size` bytes, or the volume size.
-    pub(crate) fn rbd_resize(&mut self, volume: &Volume, size: Option<Bytes>) -> Flow<()> {
-        let size = size.unwrap_or_else(|| volume.size.to_bytes());
+    ///
+    /// The size is a Python int (exact, up to 2^128 here): one that does not
+    /// fit librbd's `uint64_t` raises `OverflowError` at `image.resize`,
+    /// after the connection and the open, as upstream's binding does.
+    pub(crate) fn rbd_resize(&mut self, volume: &Volume, size: Option<u128>) -> Flow<()> {
+        let size = size.unwrap_or_else(|| gib_in_bytes(volume.size));
         let spec = self.volume_spec(volume);
         self.rados(&spec.pool)?;
         if let Err(k) = self.open(&spec, None)? {
             return raise(ErrorClass::Rbd(k), format!("open {spec}: {k}"));
         }
+        let size = to_librbd_size(size)?;
         self.rbd_or_raise(RbdOp::Resize { image: spec, size })
     }
 
     /// `RBDDriver.extend_volume`: any error becomes
     /// `VolumeBackendAPIException`.
     pub(crate) fn rbd_extend_volume(&mut self, volume: &Volume, new_size: GiB) -> Flow<()> {
-        match self.rbd_resize(volume, Some(new_size.to_bytes())) {
+        match self.rbd_resize(volume, Some(gib_in_bytes(new_size))) {
             Err(Stop::Raise(r)) => raise(
                 ErrorClass::VolumeBackendApiException,
                 format!("Failed to Extend Volume {}: {}", volume.rbd_name(), r.message),
@@ -241,7 +255,7 @@ impl Ctx<'_> {
                     current = parent;
                     // A chain longer than any real one means a cycle in the
                     // facts; upstream would recurse until Python's limit.
-                    if depth > 10_000 {
+                    if depth as usize > super::MAX_CLONE_CHAIN {
                         return Err(Stop::Inconsistent(format!("clone chain of {name} does not end")));
                     }
                 }
@@ -295,7 +309,7 @@ impl Ctx<'_> {
             Err(k) => return raise(ErrorClass::Rbd(k), format!("open {src_spec}: {k}")),
         };
         let features = self.cinder_features()?;
-        let order = order_of(src_image.stripe_unit.0);
+        let order = order_of(u128::from(src_image.stripe_unit.0));
         // try: create_snap, protect_snap, clone; except: unprotect, remove_snap.
         let attempt = [
             RbdOp::CreateSnap { snap: clone_snap.clone() },
@@ -409,8 +423,7 @@ impl Ctx<'_> {
                     Ok(i) => i.size,
                     Err(k) => return raise(ErrorClass::Rbd(k), format!("open {spec}: {k}")),
                 };
-                let diff = GiB(volume.size.0 - snapshot.volume_size.0).to_bytes();
-                Some(Bytes(current.0.saturating_add(diff.0)))
+                Some(u128::from(current.0) + gib_in_bytes(GiB(volume.size.0 - snapshot.volume_size.0)))
             } else {
                 None
             };
@@ -464,6 +477,23 @@ impl Ctx<'_> {
     }
 }
 
+/// `size * units.Gi` with Python's exact integers.
+fn gib_in_bytes(size: GiB) -> u128 {
+    u128::from(size.0) * u128::from(GIB)
+}
+
+/// A Python int size handed to librbd's Cython binding (`uint64_t`): too
+/// large raises `OverflowError`, never a saturated size.
+fn to_librbd_size(bytes: u128) -> Flow<Bytes> {
+    match u64::try_from(bytes) {
+        Ok(b) => Ok(Bytes(b)),
+        Err(_) => raise(
+            ErrorClass::OverflowError,
+            format!("a size of {bytes} bytes does not fit librbd's 64-bit size (at most {} bytes)", u64::MAX),
+        ),
+    }
+}
+
 /// `ceph.CephBackupDriver.backup_snapshot_name_pattern`:
 /// `^backup\.([a-z0-9\-]+?)\.snap\.(.+)$` with Python `re.search`
 /// semantics. Returns the matched text (`group(0)`).
@@ -495,9 +525,12 @@ mod tests {
 
     #[test]
     fn order_matches_python_log2() {
-        assert_eq!(order_of(4 * MIB), 22);
-        assert_eq!(order_of(8 * MIB), 23);
-        assert_eq!(order_of(3 * MIB), 21);
+        assert_eq!(order_of(4 * MIB as u128), 22);
+        assert_eq!(order_of(8 * MIB as u128), 23);
+        assert_eq!(order_of(3 * MIB as u128), 21);
+        // The largest chunk size the option holds: exact, not saturated at
+        // 2^64 (Python computes `int(math.log(2**63 * 2**20, 2))` = 82).
+        assert_eq!(order_of((i64::MAX as u128) * u128::from(MIB)), 82);
         assert_eq!(order_of(1), 0);
     }
 

@@ -235,7 +235,10 @@ pub async fn fetch(b: Backends<'_>, need: &Need, known: &Facts) -> Result<Vec<Fa
             let exists = b.driver.pool_exists(pool).await.map_err(fail)?;
             out.push(Fact::Pool { pool: pool.clone(), exists });
         }
-        Need::RbdImage { image } => out.push(fetch_image(b, need, image).await?),
+        Need::RbdImage { image } => {
+            let first = fetch_image(b, need, image).await?;
+            prefetch_parents(b, need, image, first, known, &mut out).await;
+        }
         Need::ProbeSnapshots { snaps } => {
             let mut missing_pools = std::collections::BTreeSet::new();
             for snap in snaps {
@@ -297,6 +300,57 @@ async fn fetch_image(b: Backends<'_>, need: &Need, image: &crate::rbd::ImageSpec
             Ok(Fact::Pool { pool: image.pool.clone(), exists: false })
         }
         Err(source) => Err(GatherError::Backend { need: need.clone(), source: Box::new(source) }),
+    }
+}
+
+/// Pushes `first` and the images it is a clone of, transitively.
+///
+/// `_get_clone_depth` and `_delete_clone_parent_refs` open a chain's images
+/// one after the other, and each answer names the next; fetched one per
+/// round, a chain of n links took n rounds, each re-planning from the start
+/// (n² work). Reading the parents with the image keeps it at one round. At
+/// most [`MAX_CLONE_CHAIN`](crate::planner::MAX_CLONE_CHAIN) + 1 images are
+/// read (the planner refuses a longer chain), images already known or read
+/// are not read again (a cycle in the links ends), and a parent that cannot
+/// be read ends the prefetch without failing the round: the planner asks
+/// for it if it needs it.
+async fn prefetch_parents(
+    b: Backends<'_>,
+    need: &Need,
+    image: &crate::rbd::ImageSpec,
+    first: Fact,
+    known: &Facts,
+    out: &mut Vec<Fact>,
+) {
+    fn parents(fact: &Fact, next: &mut Vec<crate::rbd::ImageSpec>) {
+        if let Fact::RbdImage { info: Some(info), .. } = fact {
+            let i = &info.image;
+            next.extend(
+                i.parent.iter().chain(i.snaps.iter().filter_map(|s| s.parent.as_ref())).map(|p| p.image_spec()),
+            );
+        }
+    }
+    let mut next = Vec::new();
+    parents(&first, &mut next);
+    out.push(first);
+    let mut read = std::collections::BTreeSet::from([image.clone()]);
+    while let Some(parent) = next.pop() {
+        if read.len() > crate::planner::MAX_CLONE_CHAIN + 1 {
+            break;
+        }
+        if known.rbd_images.contains_key(&parent) || known.pools.get(&parent.pool) == Some(&false) {
+            continue;
+        }
+        if !read.insert(parent.clone()) {
+            continue;
+        }
+        match fetch_image(b, need, &parent).await {
+            Ok(fact) => {
+                parents(&fact, &mut next);
+                out.push(fact);
+            }
+            Err(_) => break,
+        }
     }
 }
 

@@ -33,11 +33,11 @@ mod api;
 mod exec;
 mod gather;
 mod leftover;
-mod undo;
 mod locked;
+mod undo;
 
 pub use api::{api_request, api_request_from};
 pub use exec::{execute, outcome_error, Diverged, ErrorMark, ExecOptions, Report, StepEffect, Undone};
 pub use gather::{drive, fetch, plan, plan_from, Backends, GatherError};
-pub use locked::{acquire, run, run_with, Fenced, Held, Ran, RunError};
 pub use leftover::{ImageState, Leftover, RowState, SnapshotState};
+pub use locked::{acquire, run, run_with, Fenced, Held, Ran, RunError};
