@@ -114,6 +114,8 @@
 //! | `rbd` | `librbd::RbdDriver`, the [`Driver`] on a real Ceph cluster (needs the librbd-dev, librados-dev and libclang-dev packages at build time) |
 //! | `glance` | `glance::GlanceImageService`, the [`ImageService`] on Glance's v2 HTTP API (reqwest with rustls, tokio) |
 //! | `sql` | `sql::SqlVolumeDb`, the [`VolumeDb`] on Cinder's own MySQL/MariaDB or SQLite database (sqlx, tokio) |
+//! | `etcd` | `etcd::EtcdCoordinator`: the locks Cinder takes, held on etcd across processes and hosts (etcd-client; needs protoc) |
+//! | `cli` | the `cinder-flow` binary: `cinder-flow explain`, offline on scenarios or live and read-only against a cloud (clap; takes `rbd`, `sql`, `glance`) |
 //!
 //! ## Layers
 //!
