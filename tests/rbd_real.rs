@@ -33,7 +33,6 @@ use cinder_flow::planner::{Policy, Request};
 use cinder_flow::ports::Driver;
 use cinder_flow::rbd::{Cluster, ImageSpec, RbdImage, RbdOp, Semantics};
 use cinder_flow::shell::{self, Backends, ExecOptions};
-use serde_json::Value;
 
 use harness::{
     ceph_conf, fresh_namespace, materialise, memory_state, observe_readability, planning_config, real_state,
@@ -45,20 +44,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn request_of(v: &Vector) -> Option<Request> {
-    let s = |k: &str| v.request.get(k).and_then(Value::as_str).map(str::to_owned);
-    let operation = match v.operation.as_str() {
-        "create_volume" => Operation::CreateVolume,
-        "create_from_snapshot" => Operation::CreateFromSnapshot { snapshot_id: s("snapshot_id")?.into() },
-        "create_cloned_volume" => Operation::CreateClonedVolume { source_volid: s("source_volid")?.into() },
-        "create_from_image" => Operation::CreateFromImage { image_id: v.image.as_ref()?.id.clone().into() },
-        "delete_volume" => Operation::DeleteVolume,
-        _ => return None,
-    };
-    Some(Request {
-        operation,
-        volume_id: v.volume.as_ref()?.id.clone().into(),
-        now: NOW.parse::<Timestamp>().expect("constant"),
-    })
+    match cinder_flow::conformance::request_of(v) {
+        Ok(cinder_flow::conformance::VectorRequest::Manager(request)) => Some(request),
+        _ => None,
+    }
 }
 
 /// What one run produced, for comparison.

@@ -32,14 +32,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cinder_flow::conformance::{build_world, read_file, vector_files, Vector, NOW};
+use cinder_flow::conformance::{build_world, read_file, vector_files, Vector};
 use cinder_flow::error::BackendErrorKind;
 use cinder_flow::glance::{
     Auth, GlanceError, GlanceImageService, GlanceOptions, KeystonePassword, Secret, TrustedIdentity,
 };
 use cinder_flow::memory::JournalEntry;
 use cinder_flow::model::{Image, ImageId, LocationApi, LocationEntry, Timestamp};
-use cinder_flow::plan::{Action, Operation, Plan};
+use cinder_flow::plan::{Action, Plan};
 use cinder_flow::planner::{Policy, Request};
 use cinder_flow::ports::{BackendResult, DownloadedImage, ImageService};
 use cinder_flow::shell::{self, Backends, ExecOptions};
@@ -562,20 +562,10 @@ fn keystone_password_login() {
 // Conformance vectors on the real Glance.
 
 fn request_of(v: &Vector) -> Option<Request> {
-    let s = |k: &str| v.request.get(k).and_then(Value::as_str).map(str::to_owned);
-    let operation = match v.operation.as_str() {
-        "create_volume" => Operation::CreateVolume,
-        "create_from_snapshot" => Operation::CreateFromSnapshot { snapshot_id: s("snapshot_id")?.into() },
-        "create_cloned_volume" => Operation::CreateClonedVolume { source_volid: s("source_volid")?.into() },
-        "create_from_image" => Operation::CreateFromImage { image_id: v.image.as_ref()?.id.clone().into() },
-        "delete_volume" => Operation::DeleteVolume,
-        _ => return None,
-    };
-    Some(Request {
-        operation,
-        volume_id: v.volume.as_ref()?.id.clone().into(),
-        now: NOW.parse::<Timestamp>().expect("constant"),
-    })
+    match cinder_flow::conformance::request_of(v) {
+        Ok(cinder_flow::conformance::VectorRequest::Manager(request)) => Some(request),
+        _ => None,
+    }
 }
 
 fn conformance_vectors() -> Vec<Vector> {

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use cinder_flow::conformance::{api_request_of, build_world, read_file, vector_files, Vector, World, NOW};
+use cinder_flow::conformance::{api_request_of, build_world, read_file, vector_files, Vector, World};
 use cinder_flow::memory::DbContents;
 use cinder_flow::model::Timestamp;
-use cinder_flow::plan::{Operation, Plan};
+use cinder_flow::plan::Plan;
 use cinder_flow::planner::{ApiKind, Policy, Request};
 use cinder_flow::ports::VolumeDb;
 use cinder_flow::shell::{self, Backends, ExecOptions};
@@ -139,20 +139,10 @@ pub fn fresh_ids() -> impl Iterator<Item = cinder_flow::model::VolumeId> {
 
 /// The manager request of a create or delete vector.
 pub fn request_of(v: &Vector) -> Option<Request> {
-    let s = |k: &str| v.request.get(k).and_then(Value::as_str).map(str::to_owned);
-    let operation = match v.operation.as_str() {
-        "create_volume" => Operation::CreateVolume,
-        "create_from_snapshot" => Operation::CreateFromSnapshot { snapshot_id: s("snapshot_id")?.into() },
-        "create_cloned_volume" => Operation::CreateClonedVolume { source_volid: s("source_volid")?.into() },
-        "create_from_image" => Operation::CreateFromImage { image_id: v.image.as_ref()?.id.clone().into() },
-        "delete_volume" => Operation::DeleteVolume,
-        _ => return None,
-    };
-    Some(Request {
-        operation,
-        volume_id: v.volume.as_ref()?.id.clone().into(),
-        now: NOW.parse::<Timestamp>().expect("constant"),
-    })
+    match cinder_flow::conformance::request_of(v) {
+        Ok(cinder_flow::conformance::VectorRequest::Manager(request)) => Some(request),
+        _ => None,
+    }
 }
 
 fn api_kind(v: &Vector) -> Option<ApiKind> {
